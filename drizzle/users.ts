@@ -1,0 +1,21 @@
+import { bigint, datetime, mysqlEnum, mysqlTable, uniqueIndex, varchar } from 'drizzle-orm/mysql-core'
+import { sql } from 'drizzle-orm'
+
+export const users = mysqlTable('users', {
+  // Not serial(): drizzle renders it as `serial AUTO_INCREMENT`, which MariaDB rejects.
+  id: bigint('id', { mode: 'number', unsigned: true }).autoincrement().primaryKey(),
+  // Stored lower-case by the API; the unique index is what makes "taken" race-free.
+  email: varchar('email', { length: 254 }).notNull(),
+  name: varchar('name', { length: 80 }).notNull(),
+  password_hash: varchar('password_hash', { length: 255 }).notNull(),
+  role: mysqlEnum('role', ['user', 'admin']).notNull().default('user'),
+  // Sessions started at or before this instant are dead (global logout, role change, password
+  // change). Millisecond precision, so a login in the same second as a global logout survives.
+  tokens_valid_after: datetime('tokens_valid_after', { mode: 'date', fsp: 3 }),
+  // The one session that survives the cut-off above ("logout others", password change).
+  kept_session_id: varchar('kept_session_id', { length: 36 }),
+  created_at: datetime('created_at', { mode: 'date', fsp: 3 }).notNull().default(sql`CURRENT_TIMESTAMP(3)`),
+  updated_at: datetime('updated_at', { mode: 'date', fsp: 3 }).notNull().default(sql`CURRENT_TIMESTAMP(3)`),
+}, (table) => [uniqueIndex('users_email_unique').on(table.email)])
+
+export type UserRow = typeof users.$inferSelect

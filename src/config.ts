@@ -1,0 +1,99 @@
+import { randomBytes } from 'node:crypto'
+import { Type, type Static } from '@sinclair/typebox'
+import { Value } from '@sinclair/typebox/value'
+
+// The configuration is parsed once, from a plain string map (process.env at start, a literal in
+// tests). Nothing else in the code base reads process.env.
+
+/** The JWT_SECRET placeholder shipped in .env.example: refused in production. */
+export const EXAMPLE_JWT_SECRET = 'change-me-to-a-random-string-of-at-least-32-bytes'
+const MIN_SECRET_BYTES = 32
+
+const Duration = (fallback: string) =>
+  Type.String({ pattern: '^\\d+(ms|s|m|h|d)?$', default: fallback, description: 'e.g. 900, 15m, 14d' })
+const Port = (fallback: number) => Type.Integer({ minimum: 0, maximum: 65535, default: fallback })
+
+const EnvSchema = Type.Object({
+  NODE_ENV: Type.Union([Type.Literal('development'), Type.Literal('production'), Type.Literal('test')], { default: 'development' }),
+  HOST: Type.String({ minLength: 1, default: '127.0.0.1' }),
+  PORT: Port(3000),
+  LOG_LEVEL: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((level) => Type.Literal(level)), { default: 'info' }),
+  DATABASE_URL: Type.String({ pattern: '^mysql://', default: 'mysql://root@127.0.0.1:3306/boardkit' }),
+  DB_POOL_SIZE: Type.Integer({ minimum: 1, maximum: 200, default: 10 }),
+  DB_CONNECT_TIMEOUT: Duration('1s'),
+  JWT_SECRET: Type.Optional(Type.String()),
+  JWT_ISSUER: Type.String({ minLength: 1, default: 'boardkit' }),
+  JWT_AUDIENCE: Type.String({ minLength: 1, default: 'boardkit-api' }),
+  ACCESS_TOKEN_TTL: Duration('15m'),
+  REFRESH_TOKEN_TTL: Duration('14d'),
+  REFRESH_REUSE_GRACE: Duration('10s'),
+})
+type Env = Static<typeof EnvSchema>
+
+type DurationKey = 'DB_CONNECT_TIMEOUT' | 'ACCESS_TOKEN_TTL' | 'REFRESH_TOKEN_TTL' | 'REFRESH_REUSE_GRACE'
+
+/** Durations are milliseconds; everything else keeps its environment name and parsed type. */
+export type Config = Readonly<Omit<Env, DurationKey | 'JWT_SECRET'> & Record<DurationKey, number> & {
+  JWT_SECRET: string
+  /** True when no secret was configured and one was generated for this process only. */
+  JWT_SECRET_GENERATED: boolean
+}>
+
+export class ConfigError extends Error {
+  override name = 'ConfigError'
+}
+
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }
+
+/** "15m" → 900000. A bare number is seconds, as in the JWT world. */
+export function parseDuration(text: string): number {
+  const match = /^(\d+)(ms|s|m|h|d)?$/.exec(text)
+  if (!match) throw new ConfigError(`not a duration: ${text}`)
+  return Number(match[1]) * UNIT_MS[match[2] ?? 's']!
+}
+
+export function loadConfig(source: Record<string, string | undefined>): Config {
+  // Only our own keys, and empty strings count as unset (a blank line in .env).
+  const raw: Record<string, string> = {}
+  for (const key of Object.keys(EnvSchema.properties)) {
+    const value = source[key]?.trim()
+    if (value) raw[key] = value
+  }
+  const env = Value.Default(EnvSchema, Value.Convert(EnvSchema, raw)) as Env
+  const [firstError] = Value.Errors(EnvSchema, env)
+  if (firstError) {
+    const key = firstError.path.slice(1) || 'configuration'
+    const choices = firstError.schema.anyOf?.map((option: { const: string }) => option.const)
+    const message = choices ? `must be one of ${choices.join(', ')}` : firstError.message.toLowerCase()
+    throw new ConfigError(`${key}: ${message} (got ${JSON.stringify(raw[key] ?? null)})`)
+  }
+
+  const secret = env.JWT_SECRET
+  if (env.NODE_ENV === 'production') {
+    if (!secret) throw new ConfigError('JWT_SECRET: required in production')
+    if (secret === EXAMPLE_JWT_SECRET) throw new ConfigError('JWT_SECRET: still the .env.example placeholder; set a random secret')
+    if (Buffer.byteLength(secret) < MIN_SECRET_BYTES) throw new ConfigError(`JWT_SECRET: must be at least ${MIN_SECRET_BYTES} bytes in production`)
+  } else if (secret && Buffer.byteLength(secret) < MIN_SECRET_BYTES) {
+    throw new ConfigError(`JWT_SECRET: must be at least ${MIN_SECRET_BYTES} bytes (leave it unset outside production to generate one)`)
+  }
+
+  return Object.freeze({
+    ...env,
+    DB_CONNECT_TIMEOUT: parseDuration(env.DB_CONNECT_TIMEOUT),
+    ACCESS_TOKEN_TTL: parseDuration(env.ACCESS_TOKEN_TTL),
+    REFRESH_TOKEN_TTL: parseDuration(env.REFRESH_TOKEN_TTL),
+    REFRESH_REUSE_GRACE: parseDuration(env.REFRESH_REUSE_GRACE),
+    JWT_SECRET: secret ?? randomBytes(48).toString('base64url'),
+    JWT_SECRET_GENERATED: !secret,
+  })
+}
+
+/** Host, port and database name of DATABASE_URL, for messages and for creating the database. */
+export function describeDatabase(config: Pick<Config, 'DATABASE_URL'>) {
+  const url = new URL(config.DATABASE_URL)
+  return {
+    host: url.hostname,
+    port: Number(url.port || 3306),
+    database: decodeURIComponent(url.pathname.slice(1)),
+  }
+}

@@ -1,0 +1,47 @@
+// The error codes are part of the API (API.md §1): never rename one, only add.
+export type ErrorCode =
+  | 'validation_error'
+  | 'malformed_json'
+  | 'payload_too_large'
+  | 'unsupported_media_type'
+  | 'authorization_required'
+  | 'token_invalid'
+  | 'token_expired'
+  | 'token_revoked'
+  | 'wrong_token_type'
+  | 'fresh_token_required'
+  | 'invalid_credentials'
+  | 'forbidden'
+  | 'not_found'
+  | 'email_taken'
+  | 'last_admin'
+  | 'rate_limited'
+  | 'service_unavailable'
+  | 'internal_error'
+
+export interface ErrorDetail {
+  path: string
+  message: string
+}
+
+/** An error meant for the client: its status, code and message are sent as they are. */
+export class AppError extends Error {
+  override name = 'AppError'
+  constructor (
+    readonly statusCode: number,
+    readonly code: ErrorCode,
+    message: string,
+    readonly details?: ErrorDetail[],
+    options?: ErrorOptions,
+  ) {
+    super(message, options)
+  }
+}
+
+export function notFound (what: string): never {
+  throw new AppError(404, 'not_found', `${what} not found`)
+}
+
+export function forbidden (message = 'You are not allowed to do this'): never {
+  throw new AppError(403, 'forbidden', message)
+}

@@ -1,0 +1,89 @@
+import fp from 'fastify-plugin'
+import fastifyJwt from '@fastify/jwt'
+import type { FastifyRequest } from 'fastify'
+import { AppError } from '../../errors.js'
+import { ref, ErrorSchema } from '../../schemas/shared.js'
+import { createPasswordHasher, type PasswordHasher } from './passwords.js'
+import { createTokenService, revocationReason, type Role, type TokenService } from './tokens.js'
+
+/** Who is calling, from a verified access token and the database row read with it. */
+export interface AuthContext {
+  userId: number
+  /** The current role from the database, not the token's `role` claim. */
+  role: Role
+  sid: string
+  jti: string
+  fresh: boolean
+  expiresAt: Date
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    tokens: TokenService
+    passwords: PasswordHasher
+  }
+  interface FastifyRequest {
+    auth: AuthContext | null
+  }
+  interface FastifyContextConfig {
+    /** The route needs a valid access token; the guard below checks it before the body is read. */
+    auth?: boolean
+  }
+}
+
+/** The Bearer token of the request (RFC 6750 §2.1), or an error a client can act on. */
+export function bearerToken (request: FastifyRequest): string {
+  const header = request.headers.authorization
+  if (!header) throw new AppError(401, 'authorization_required', 'This route needs an access token: Authorization: Bearer <token>')
+  const match = /^Bearer +(\S*) *$/i.exec(header)
+  if (!match) throw new AppError(401, 'authorization_required', 'The Authorization header must use the Bearer scheme')
+  if (!match[1]) throw new AppError(401, 'token_invalid', 'The Bearer token is empty')
+  return match[1]
+}
+
+/** The AuthContext of a route declared with `config: { auth: true }`. */
+export function authOf (request: FastifyRequest): AuthContext {
+  if (!request.auth) throw new Error('authOf() on a route without config.auth')
+  return request.auth
+}
+
+export default fp(async (app) => {
+  const { config } = app
+  await app.register(fastifyJwt, {
+    secret: config.JWT_SECRET,
+    // The algorithm is pinned on both sides: a token with `alg: none`, or signed with another
+    // algorithm (e.g. an RS256 public key used as an HMAC secret), never reaches the claims.
+    sign: { algorithm: 'HS256' },
+    verify: {
+      algorithms: ['HS256'],
+      allowedIss: config.JWT_ISSUER,
+      allowedAud: config.JWT_AUDIENCE,
+      requiredClaims: ['sub', 'jti', 'sid', 'type', 'iat', 'exp', 'iss', 'aud'],
+    },
+  })
+  app.decorate('tokens', createTokenService(app.jwt, config))
+  app.decorate('passwords', await createPasswordHasher())
+  // null, not an object: a decorator object would be shared by every request.
+  app.decorateRequest('auth', null)
+
+  async function authenticate (request: FastifyRequest) {
+    const token = app.tokens.verify(bearerToken(request), 'access')
+    const state = await app.repos.tokens.findTokenState(token.userId, token.jti, token.sid)
+    const reason = revocationReason(token, state)
+    if (reason || !state) throw new AppError(401, 'token_revoked', reason ?? 'The token has been revoked')
+    request.auth = { userId: token.userId, role: state.role, sid: token.sid, jti: token.jti, fresh: token.fresh, expiresAt: token.expiresAt }
+  }
+
+  // A route says `config: { auth: true }`; the guard, the security requirement and the 401
+  // response in the OpenAPI document all come from that one line.
+  app.addHook('onRoute', (route) => {
+    if (!route.config?.auth) return
+    // onRequest: before the body is read, so refusing an anonymous request is cheap.
+    route.onRequest = [authenticate, ...[route.onRequest ?? []].flat()]
+    route.schema = {
+      ...route.schema,
+      security: [{ bearerAuth: [] }],
+      response: { 401: ref(ErrorSchema), ...(route.schema?.response as object) },
+    }
+  })
+}, { name: 'auth', dependencies: ['config', 'db'] })

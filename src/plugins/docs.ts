@@ -1,0 +1,60 @@
+import fp from 'fastify-plugin'
+import fastifySwagger from '@fastify/swagger'
+import fastifySwaggerUi from '@fastify/swagger-ui'
+import { ref, ErrorSchema, sharedSchemas } from '../schemas/shared.js'
+import packageJson from '../../package.json' with { type: 'json' }
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** False for the few routes that never touch the database (no 503 to document). */
+    usesDatabase?: boolean
+  }
+}
+
+const DESCRIPTION = [
+  'Users and their boards behind revocable JWTs.',
+  '**Token flow.** `POST /login` returns a short-lived access token and a long-lived refresh token. Send the access token as ' +
+    '`Authorization: Bearer <access_token>`. When a request answers 401 `token_expired`, call `POST /refresh` with the refresh ' +
+    'token to get a new pair: the old refresh token is then spent, and presenting it again later revokes the whole session. ' +
+    '`POST /logout` revokes this session, the other sessions, or all of them, at once on every instance: each request checks ' +
+    'its token against the database.',
+  '**Errors** always have the shape of the `Error` schema; `code` is stable, `message` is not.',
+].join('\n\n')
+
+/** Shared schemas, the OpenAPI document, Swagger UI (local assets) and /openapi.{json,yaml}. */
+export default fp(async (app) => {
+  for (const schema of sharedSchemas) app.addSchema(schema)
+
+  // Document the error responses every route can give, so no route has to repeat them.
+  app.addHook('onRoute', (route) => {
+    if (!route.schema || route.schema.hide) return
+    const response = { ...(route.schema.response as Record<string, unknown>) }
+    if (route.schema.body || route.schema.querystring || route.schema.params) response[400] ??= ref(ErrorSchema)
+    if (route.config?.usesDatabase !== false) response[503] ??= ref(ErrorSchema)
+    route.schema = { ...route.schema, response }
+  })
+
+  await app.register(fastifySwagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: { title: 'boardkit API', version: packageJson.version, description: DESCRIPTION },
+      servers: [{ url: '/', description: 'This server' }],
+      tags: [
+        { name: 'auth', description: 'Register, log in, refresh and revoke tokens' },
+        { name: 'operations', description: 'Liveness and readiness' },
+      ],
+      components: {
+        securitySchemes: {
+          bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'The access_token from POST /login or POST /refresh' },
+        },
+      },
+    },
+    // Named components ("Error", "User") instead of def-0, def-1.
+    refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (json.$id as string | undefined) ?? `def-${i}` },
+  })
+  await app.register(fastifySwaggerUi, { routePrefix: '/swagger-ui', uiConfig: { persistAuthorization: true } })
+
+  app.get('/openapi.json', { schema: { hide: true }, config: { usesDatabase: false } }, async () => app.swagger())
+  app.get('/openapi.yaml', { schema: { hide: true }, config: { usesDatabase: false } }, async (_request, reply) =>
+    reply.type('application/yaml; charset=utf-8').send(app.swagger({ yaml: true })))
+}, { name: 'docs', dependencies: ['config'] })

@@ -1,0 +1,137 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { FastifyRequest } from 'fastify'
+import { AppError } from '../../errors.js'
+import { ref, ErrorSchema, TokenPairSchema, UserSchema } from '../../schemas/shared.js'
+import { authOf, bearerToken } from '../../plugins/auth/index.js'
+import { newSessionId, revocationReason } from '../../plugins/auth/tokens.js'
+import { LoginBody, LogoutQuery, RefreshBody, RegisterBody } from './schemas.js'
+
+/** API.md §1: email and name are trimmed (and email lower-cased) before validation. */
+async function normaliseIdentity (request: FastifyRequest) {
+  const body = request.body as Record<string, unknown> | null | undefined
+  if (!body || typeof body !== 'object') return
+  if (typeof body.email === 'string') body.email = body.email.trim().toLowerCase()
+  if (typeof body.name === 'string') body.name = body.name.trim()
+}
+
+const invalidCredentials = () => new AppError(401, 'invalid_credentials', 'Email or password is wrong')
+
+const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const { repos, tokens, passwords, config } = app
+
+  app.post('/register', {
+    preValidation: normaliseIdentity,
+    schema: {
+      tags: ['auth'],
+      operationId: 'register',
+      summary: 'Create an account',
+      description: 'The new user has the role `user`. Log in afterwards to get tokens.',
+      body: RegisterBody,
+      response: { 201: ref(UserSchema), 409: ref(ErrorSchema) },
+    },
+  }, async (request, reply) => {
+    const { email, name, password } = request.body
+    const user = await repos.users.create({ email, name, password_hash: await passwords.hash(password) })
+    return reply.code(201).header('location', `/users/${user.id}`).send(user)
+  })
+
+  app.post('/login', {
+    preValidation: normaliseIdentity,
+    schema: {
+      tags: ['auth'],
+      operationId: 'login',
+      summary: 'Log in: get an access and a refresh token',
+      description: 'Starts a new session. The access token is `fresh` (needed to change email, password or delete the account).',
+      body: LoginBody,
+      response: { 200: ref(TokenPairSchema), 401: ref(ErrorSchema) },
+    },
+  }, async (request) => {
+    const { email, password } = request.body
+    const account = await repos.users.findCredentials(email)
+    if (!await passwords.verify(account?.password_hash ?? null, password) || !account) throw invalidCredentials()
+    const { password_hash: passwordHash, ...user } = account
+    // Hashes made with weaker parameters are upgraded while we have the password in hand.
+    if (passwords.needsRehash(passwordHash)) await repos.users.updatePasswordHash(user.id, await passwords.hash(password))
+    return { ...tokens.issuePair(user, newSessionId(), true), user }
+  })
+
+  app.post('/refresh', {
+    // The body is optional here (the token may come in the header): no body is an empty one.
+    preValidation: async (request) => { request.body ??= {} },
+    schema: {
+      tags: ['auth'],
+      operationId: 'refresh',
+      summary: 'Exchange a refresh token for a new pair (rotation)',
+      description: 'Send the refresh token as `Authorization: Bearer <refresh_token>` or as `{"refresh_token": ...}` ' +
+        '(the body wins when both are present). The presented refresh token is spent. Presenting a spent refresh token ' +
+        'more than the reuse grace period after it was spent is treated as theft: the whole session is revoked.',
+      security: [{ bearerAuth: [] }, {}],
+      body: RefreshBody,
+      response: { 200: ref(TokenPairSchema), 401: ref(ErrorSchema) },
+    },
+  }, async (request) => {
+    const token = tokens.verify(request.body?.refresh_token ?? bearerToken(request), 'refresh')
+    const state = await repos.tokens.findTokenState(token.userId, token.jti, token.sid)
+    const reason = revocationReason(token, state)
+    if (reason || !state) {
+      const rotatedAt = state?.tokenRevokedAt
+      if (rotatedAt && !state.sessionRevoked && Date.now() - rotatedAt.getTime() > config.REFRESH_REUSE_GRACE) {
+        // A spent refresh token came back after the grace period: someone kept a copy. Revoke
+        // the session, so the thief's tokens and the victim's newer ones of it all die.
+        await repos.tokens.revoke([{ jti: token.sid, kind: 'session', user_id: token.userId, expires_at: new Date(Date.now() + config.REFRESH_TOKEN_TTL) }])
+        request.log.warn({ userId: token.userId, sid: token.sid }, 'refresh token reuse: session revoked')
+      }
+      throw new AppError(401, 'token_revoked', reason ?? 'The token has been revoked')
+    }
+    // The blocklist insert is the gate: of concurrent refreshes with one token, one wins.
+    if (!await repos.tokens.claimRotation({ jti: token.jti, user_id: token.userId, expires_at: token.expiresAt })) {
+      throw new AppError(401, 'token_revoked', 'The refresh token has already been used')
+    }
+    const user = await repos.users.findById(token.userId)
+    if (!user) throw new AppError(401, 'token_revoked', 'The user no longer exists')
+    return { ...tokens.issuePair(user, token.sid, false), user }
+  })
+
+  app.post('/logout', {
+    config: { auth: true },
+    schema: {
+      tags: ['auth'],
+      operationId: 'logout',
+      summary: 'Revoke this session, the others, or all',
+      description: 'Takes effect on the very next request, on every instance. Logging in again afterwards works.',
+      querystring: LogoutQuery,
+      response: { 204: { type: 'null', description: 'Revoked' } },
+    },
+  }, async (request, reply) => {
+    const auth = authOf(request)
+    const scope = request.query.scope ?? 'local'
+    if (scope === 'local') {
+      // The session id outlives any refresh token of the session, so it stays blocklisted
+      // for a full refresh lifetime; the access token's own entry only until it expires.
+      await repos.tokens.revoke([
+        { jti: auth.jti, kind: 'access', user_id: auth.userId, expires_at: auth.expiresAt },
+        { jti: auth.sid, kind: 'session', user_id: auth.userId, expires_at: new Date(Date.now() + config.REFRESH_TOKEN_TTL) },
+      ])
+    } else {
+      await repos.users.cutOffSessions(auth.userId, new Date(), scope === 'others' ? auth.sid : null)
+    }
+    request.log.info({ userId: auth.userId, sid: auth.sid, scope }, 'logout')
+    return reply.code(204).send()
+  })
+
+  app.get('/me', {
+    config: { auth: true },
+    schema: {
+      tags: ['auth'],
+      operationId: 'getMe',
+      summary: 'The current user',
+      response: { 200: ref(UserSchema) },
+    },
+  }, async (request) => {
+    const user = await repos.users.findById(authOf(request).userId)
+    if (!user) throw new AppError(401, 'token_revoked', 'The user no longer exists')
+    return user
+  })
+}
+
+export default authRoutes

@@ -1,0 +1,26 @@
+import { Type, type Static } from '@sinclair/typebox'
+import { Email, Name, Password, StringEnum } from '../../schemas/shared.js'
+
+export const RegisterBody = Type.Object({
+  email: Email,
+  name: Name,
+  password: Password,
+}, { additionalProperties: false, examples: [{ email: 'ada@example.com', name: 'Ada Lovelace', password: 'correct horse battery staple' }] })
+export type RegisterBody = Static<typeof RegisterBody>
+
+export const LoginBody = Type.Object({
+  email: Type.String({ maxLength: 254, examples: ['ada@example.com'] }),
+  password: Type.String({ maxLength: 128, examples: ['correct horse battery staple'] }),
+}, { additionalProperties: false, examples: [{ email: 'ada@example.com', password: 'correct horse battery staple' }] })
+export type LoginBody = Static<typeof LoginBody>
+
+export const RefreshBody = Type.Object({
+  refresh_token: Type.Optional(Type.String({ minLength: 1, description: 'Alternative to sending the refresh token as the Bearer token' })),
+}, { additionalProperties: false })
+
+export const LogoutQuery = Type.Object({
+  scope: Type.Optional(StringEnum(['local', 'others', 'global'], {
+    default: 'local',
+    description: '`local`: this session. `others`: every other session of the user. `global`: all sessions.',
+  })),
+}, { additionalProperties: false })

@@ -1,0 +1,54 @@
+import { Type, type Static, type TSchema } from '@sinclair/typebox'
+
+// Shared shapes, each added once with app.addSchema and referenced by $id, so the OpenAPI
+// document has one named component instead of inlined copies.
+
+/** A `$ref` to a registered schema that keeps the static type (TypeBox 0.34 deprecated Type.Ref(schema)). */
+export const ref = <T extends TSchema>(schema: T) => Type.Unsafe<Static<T>>(Type.Ref(schema.$id!))
+
+/** A string enum as `{type: string, enum: [...]}`: plain JSON Schema, readable in OpenAPI. */
+export const StringEnum = <T extends string[]>(values: [...T], options: Record<string, unknown> = {}) =>
+  Type.Unsafe<T[number]>({ type: 'string', enum: values, ...options })
+
+export const Id = Type.Integer({ minimum: 1, description: 'Positive integer id', examples: [42] })
+// Repositories hand out Date objects; the response serializer writes them as ISO 8601 strings.
+export const Timestamp = Type.Unsafe<Date>({ type: 'string', format: 'date-time', description: 'ISO 8601, UTC', examples: ['2026-11-22T10:00:00.000Z'] })
+export const Email = Type.String({ format: 'email', maxLength: 254, description: 'Stored lower-case', examples: ['ada@example.com'] })
+export const Name = Type.String({ minLength: 1, maxLength: 80, examples: ['Ada Lovelace'] })
+export const Password = Type.String({ minLength: 8, maxLength: 128, examples: ['correct horse battery staple'] })
+export const Role = StringEnum(['user', 'admin'], { examples: ['user'] })
+
+export const IdParams = Type.Object({ id: Id }, { additionalProperties: false })
+
+export const ErrorSchema = Type.Object({
+  statusCode: Type.Integer({ minimum: 400, maximum: 599, examples: [401] }),
+  error: Type.String({ description: 'HTTP reason phrase', examples: ['Unauthorized'] }),
+  code: Type.String({ description: 'Stable, lower_snake error code (see the API description)', examples: ['token_expired'] }),
+  message: Type.String({ description: 'Human-readable; may change', examples: ['The token has expired'] }),
+  details: Type.Optional(Type.Array(Type.Object({
+    path: Type.String({ description: 'JSON pointer into the request part', examples: ['/email'] }),
+    message: Type.String({ examples: ['must match format "email"'] }),
+  }, { additionalProperties: false }), { description: 'Present on validation_error' })),
+}, { $id: 'Error', additionalProperties: false, description: 'Every error response has this shape' })
+
+export const UserSchema = Type.Object({
+  id: Id,
+  email: Email,
+  name: Name,
+  role: Role,
+  created_at: Timestamp,
+  updated_at: Timestamp,
+}, { $id: 'User', additionalProperties: false })
+export type User = Static<typeof UserSchema>
+
+export const TokenPairSchema = Type.Object({
+  access_token: Type.String({ description: 'JWT for the Authorization header', examples: ['eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9…'] }),
+  refresh_token: Type.String({ description: 'JWT for POST /refresh; single use', examples: ['eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9…'] }),
+  token_type: Type.Literal('Bearer'),
+  expires_in: Type.Integer({ description: 'Seconds until the access token expires', examples: [900] }),
+  refresh_expires_in: Type.Integer({ description: 'Seconds until the refresh token expires', examples: [1209600] }),
+  user: ref(UserSchema),
+}, { $id: 'TokenPair', additionalProperties: false, description: 'A fresh access and refresh token of one session' })
+
+/** Schemas registered once with app.addSchema; they become the document's named components. */
+export const sharedSchemas = [ErrorSchema, UserSchema, TokenPairSchema]

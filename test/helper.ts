@@ -1,0 +1,69 @@
+import { randomBytes } from 'node:crypto'
+import { createConnection } from 'mysql2/promise'
+import type { Test } from 'tap'
+import { buildApp, type App } from '../src/app.js'
+import { loadConfig, type Config } from '../src/config.js'
+import { prepareDatabase } from '../src/db/prepare.js'
+
+export const SERVER_URL = 'mysql://root@127.0.0.1:3306'
+export const TEST_SECRET = 'test-secret-that-is-long-enough-for-hs256!!'
+
+/** A configuration as the server would parse it, for a given database. */
+export function testConfig (overrides: Record<string, string> = {}): Config {
+  return loadConfig({ NODE_ENV: 'test', LOG_LEVEL: 'silent', JWT_SECRET: TEST_SECRET, ...overrides })
+}
+
+/** A fresh, migrated database of this test file's own, dropped when the test ends. */
+export async function createTestDatabase (t: Test): Promise<string> {
+  const name = `boardkit_t_${process.pid}_${randomBytes(4).toString('hex')}`
+  const url = `${SERVER_URL}/${name}`
+  await prepareDatabase(testConfig({ DATABASE_URL: url }))
+  t.teardown(async () => {
+    const connection = await createConnection(SERVER_URL)
+    await connection.query(`DROP DATABASE IF EXISTS \`${name}\``)
+    await connection.end()
+  })
+  return url
+}
+
+/** An app on its own database. Pass `databaseUrl` to put a second app on the same one. */
+export async function build (t: Test, overrides: Record<string, string> = {}): Promise<App> {
+  const DATABASE_URL = overrides.DATABASE_URL ?? await createTestDatabase(t)
+  const app = await buildApp(testConfig({ ...overrides, DATABASE_URL }))
+  t.teardown(() => app.close())
+  await app.ready()
+  return app
+}
+
+export const bearer = (token: string) => ({ authorization: `Bearer ${token}` })
+
+let counter = 0
+/** A unique, valid registration body. */
+export function newUser (overrides: Partial<{ email: string, name: string, password: string }> = {}) {
+  counter += 1
+  return { email: `user${counter}-${randomBytes(3).toString('hex')}@example.com`, name: `User ${counter}`, password: 'correct horse battery', ...overrides }
+}
+
+export interface Session {
+  access_token: string
+  refresh_token: string
+  user: { id: number, email: string, name: string, role: string }
+}
+
+/** Registers a user and logs them in. */
+export async function registerAndLogin (app: App, body = newUser()): Promise<Session & { password: string }> {
+  const registered = await app.inject({ method: 'POST', url: '/register', payload: body })
+  if (registered.statusCode !== 201) throw new Error(`register failed: ${registered.body}`)
+  return { ...await login(app, body.email, body.password), password: body.password }
+}
+
+export async function login (app: App, email: string, password: string): Promise<Session> {
+  const response = await app.inject({ method: 'POST', url: '/login', payload: { email, password } })
+  if (response.statusCode !== 200) throw new Error(`login failed: ${response.body}`)
+  return response.json()
+}
+
+/** The decoded payload of a JWT, without verifying it. */
+export function decodeJwt (token: string): Record<string, unknown> {
+  return JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString())
+}
