@@ -1,9 +1,15 @@
 import { relations } from 'drizzle-orm'
 import { users } from './users.js'
+import { boards } from './boards.js'
 import { tokenBlocklist } from './token-blocklist.js'
 
 export const usersRelations = relations(users, ({ many }) => ({
+  boards: many(boards),
   revokedTokens: many(tokenBlocklist),
+}))
+
+export const boardsRelations = relations(boards, ({ one }) => ({
+  author: one(users, { fields: [boards.user_id], references: [users.id] }),
 }))
 
 export const tokenBlocklistRelations = relations(tokenBlocklist, ({ one }) => ({

@@ -1,4 +1,5 @@
 // Everything drizzle-kit and the drizzle client need: tables and their relations.
 export * from './users.js'
+export * from './boards.js'
 export * from './token-blocklist.js'
 export * from './relations.js'

@@ -10,6 +10,8 @@ import authPlugin from './plugins/auth/index.js'
 import docsPlugin from './plugins/docs.js'
 import healthPlugin from './plugins/health.js'
 import authRoutes from './routes/auth/index.js'
+import userRoutes from './routes/users/index.js'
+import boardRoutes from './routes/boards/index.js'
 
 const REQUEST_ID = /^[\w.-]{1,64}$/
 
@@ -63,6 +65,8 @@ export async function buildApp (config: Config) {
   await app.register(docsPlugin)
   await app.register(healthPlugin)
   await app.register(authRoutes)
+  await app.register(userRoutes)
+  await app.register(boardRoutes)
   return app
 }
 

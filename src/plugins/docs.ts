@@ -41,6 +41,8 @@ export default fp(async (app) => {
       servers: [{ url: '/', description: 'This server' }],
       tags: [
         { name: 'auth', description: 'Register, log in, refresh and revoke tokens' },
+        { name: 'users', description: 'Accounts: self-service and administration' },
+        { name: 'boards', description: 'Posts, newest first; their author or an admin may change them' },
         { name: 'operations', description: 'Liveness and readiness' },
       ],
       components: {

@@ -1,11 +1,11 @@
-import { eq } from 'drizzle-orm'
+import { and, asc, eq, gt, ne, sql } from 'drizzle-orm'
 import { users } from '../../drizzle/schema.js'
 import { AppError } from '../errors.js'
 import { isDuplicateKey } from '../db/errors.js'
 import type { Database } from '../db/database.js'
 import type { User } from '../schemas/shared.js'
 
-// Explicit columns: only login ever reads password_hash.
+// Explicit columns: only login and password changes read password_hash.
 const userColumns = {
   id: users.id,
   email: users.email,
@@ -15,17 +15,34 @@ const userColumns = {
   updated_at: users.updated_at,
 }
 
+export type Role = 'user' | 'admin'
+
 export interface NewUser {
   email: string
   name: string
   password_hash: string
-  role?: 'user' | 'admin'
+  role?: Role
 }
+
+const emailTaken = () => new AppError(409, 'email_taken', 'An account with this email already exists')
+const lastAdmin = () => new AppError(409, 'last_admin', 'The last admin cannot stop being an admin; make another user admin first')
 
 export function createUsersRepository (db: Database) {
   async function findById (id: number): Promise<User | null> {
     const [row] = await db.select(userColumns).from(users).where(eq(users.id, id))
     return row ?? null
+  }
+
+  /**
+   * Runs `change` unless it would leave no admin. Locking every admin row first serialises
+   * concurrent demotions and deletions: two admins demoting each other cannot both succeed.
+   */
+  async function unlessLastAdmin (id: number, change: (tx: Database) => Promise<unknown>): Promise<void> {
+    await db.transaction(async (tx) => {
+      const admins = await tx.select({ id: users.id }).from(users).where(eq(users.role, 'admin')).for('update')
+      if (admins.some((admin) => admin.id === id) && admins.length === 1) throw lastAdmin()
+      await change(tx as unknown as Database)
+    })
   }
 
   return {
@@ -37,18 +54,59 @@ export function createUsersRepository (db: Database) {
         const [result] = await db.insert(users).values(user)
         return (await findById(result.insertId))!
       } catch (error) {
-        if (isDuplicateKey(error)) throw new AppError(409, 'email_taken', 'An account with this email already exists')
+        if (isDuplicateKey(error)) throw emailTaken()
         throw error
       }
     },
 
-    async findCredentials (email: string): Promise<(User & { password_hash: string }) | null> {
-      const [row] = await db.select({ ...userColumns, password_hash: users.password_hash }).from(users).where(eq(users.email, email))
+    /** Keyset page by id; `limit + 1` rows so the caller knows whether a next page exists. */
+    async list ({ limit, afterId }: { limit: number, afterId?: number }): Promise<User[]> {
+      return db.select(userColumns).from(users)
+        .where(afterId === undefined ? undefined : gt(users.id, afterId))
+        .orderBy(asc(users.id)).limit(limit + 1)
+    },
+
+    async exists (id: number): Promise<boolean> {
+      const [row] = await db.select({ id: users.id }).from(users).where(eq(users.id, id))
+      return row !== undefined
+    },
+
+    async findCredentials (where: { email: string } | { id: number }): Promise<(User & { password_hash: string }) | null> {
+      const condition = 'email' in where ? eq(users.email, where.email) : eq(users.id, where.id)
+      const [row] = await db.select({ ...userColumns, password_hash: users.password_hash }).from(users).where(condition)
       return row ?? null
     },
 
     async updatePasswordHash (id: number, passwordHash: string): Promise<void> {
       await db.update(users).set({ password_hash: passwordHash }).where(eq(users.id, id))
+    },
+
+    /** Name and email changes. A role change goes through changeRole (it revokes tokens). */
+    async updateProfile (id: number, changes: { name?: string, email?: string }): Promise<void> {
+      if (changes.name === undefined && changes.email === undefined) return
+      try {
+        await db.update(users).set({ ...changes, updated_at: sql`CURRENT_TIMESTAMP(3)` }).where(eq(users.id, id))
+      } catch (error) {
+        if (isDuplicateKey(error)) throw emailTaken()
+        throw error
+      }
+    },
+
+    /**
+     * Sets the role and ends every session the user has (API.md §4: a role change revokes the
+     * user's tokens), in one statement. Refuses to demote the last admin.
+     */
+    async changeRole (id: number, role: Role, at: Date): Promise<void> {
+      const update = (tx: Database) => tx.update(users)
+        .set({ role, tokens_valid_after: at, kept_session_id: null, updated_at: sql`CURRENT_TIMESTAMP(3)` })
+        .where(and(eq(users.id, id), ne(users.role, role)))
+      if (role === 'admin') await update(db)
+      else await unlessLastAdmin(id, update)
+    },
+
+    /** Deletes the user (their boards go by ON DELETE CASCADE). Refuses to delete the last admin. */
+    async delete (id: number): Promise<void> {
+      await unlessLastAdmin(id, (tx) => tx.delete(users).where(eq(users.id, id)))
     },
 
     /**

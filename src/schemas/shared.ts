@@ -50,5 +50,30 @@ export const TokenPairSchema = Type.Object({
   user: ref(UserSchema),
 }, { $id: 'TokenPair', additionalProperties: false, description: 'A fresh access and refresh token of one session' })
 
+export const UserSummarySchema = Type.Object({ id: Id, name: Name }, { $id: 'UserSummary', additionalProperties: false, description: 'A board\'s author' })
+
+export const BoardTitle = Type.String({ minLength: 1, maxLength: 100, examples: ['Hello, board'] })
+export const BoardContent = Type.String({ maxLength: 10_000, examples: ['First post.'] })
+
+export const BoardSchema = Type.Object({
+  id: Id,
+  title: BoardTitle,
+  content: BoardContent,
+  author: ref(UserSummarySchema),
+  created_at: Timestamp,
+  updated_at: Timestamp,
+}, { $id: 'Board', additionalProperties: false })
+export type Board = Static<typeof BoardSchema>
+
+const NextCursor = Type.Union([Type.String(), Type.Null()], {
+  description: 'Pass as `cursor` to get the next page; null on the last page. Opaque: do not build or parse it.',
+  examples: ['djE6NDI'],
+})
+
+export const UserPageSchema = Type.Object({ items: Type.Array(ref(UserSchema)), next_cursor: NextCursor },
+  { $id: 'UserPage', additionalProperties: false, description: 'One page of users, by id' })
+export const BoardPageSchema = Type.Object({ items: Type.Array(ref(BoardSchema)), next_cursor: NextCursor },
+  { $id: 'BoardPage', additionalProperties: false, description: 'One page of boards, newest first' })
+
 /** Schemas registered once with app.addSchema; they become the document's named components. */
-export const sharedSchemas = [ErrorSchema, UserSchema, TokenPairSchema]
+export const sharedSchemas = [ErrorSchema, UserSchema, TokenPairSchema, UserSummarySchema, BoardSchema, UserPageSchema, BoardPageSchema]

@@ -87,3 +87,23 @@ export default fp(async (app) => {
     }
   })
 }, { name: 'auth', dependencies: ['config', 'db'] })
+
+// Authorization rules shared by the resource routes. The role is the one read from the
+// database with the token check, so a demotion takes effect on the next request.
+
+export function isAdmin (auth: AuthContext): boolean {
+  return auth.role === 'admin'
+}
+
+export function requireAdmin (auth: AuthContext): void {
+  if (!isAdmin(auth)) throw new AppError(403, 'forbidden', 'Only an admin may do this')
+}
+
+export function requireSelfOrAdmin (auth: AuthContext, userId: number, message = 'You may only do this to your own account'): void {
+  if (auth.userId !== userId && !isAdmin(auth)) throw new AppError(403, 'forbidden', message)
+}
+
+/** Account-takeover steps (email, password, deletion) need a token from a password login. */
+export function requireFreshToken (auth: AuthContext): void {
+  if (!auth.fresh) throw new AppError(401, 'fresh_token_required', 'Log in again: this needs a token from a password login, not from /refresh')
+}

@@ -7,7 +7,7 @@ import { newSessionId, revocationReason } from '../../plugins/auth/tokens.js'
 import { LoginBody, LogoutQuery, RefreshBody, RegisterBody } from './schemas.js'
 
 /** API.md §1: email and name are trimmed (and email lower-cased) before validation. */
-async function normaliseIdentity (request: FastifyRequest) {
+export async function normaliseIdentity (request: FastifyRequest) {
   const body = request.body as Record<string, unknown> | null | undefined
   if (!body || typeof body !== 'object') return
   if (typeof body.email === 'string') body.email = body.email.trim().toLowerCase()
@@ -47,7 +47,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
   }, async (request) => {
     const { email, password } = request.body
-    const account = await repos.users.findCredentials(email)
+    const account = await repos.users.findCredentials({ email })
     if (!await passwords.verify(account?.password_hash ?? null, password) || !account) throw invalidCredentials()
     const { password_hash: passwordHash, ...user } = account
     // Hashes made with weaker parameters are upgraded while we have the password in hand.

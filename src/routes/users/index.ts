@@ -1,0 +1,163 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { AppError, notFound } from '../../errors.js'
+import { authOf, isAdmin, requireAdmin, requireFreshToken, requireSelfOrAdmin } from '../../plugins/auth/index.js'
+import { BoardPageSchema, ErrorSchema, IdParams, ref, UserPageSchema, UserSchema } from '../../schemas/shared.js'
+import { DEFAULT_LIMIT, PageQuery, decodeCursor, toPage } from '../../schemas/pagination.js'
+import { normaliseIdentity } from '../auth/index.js'
+import { listBoards } from '../boards/index.js'
+import { ChangePasswordBody, CreateUserBody, UpdateUserBody } from './schemas.js'
+
+const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const { repos, passwords } = app
+  const forbiddenOrMissing = { 403: ref(ErrorSchema), 404: ref(ErrorSchema) }
+
+  app.get('/users', {
+    config: { auth: true },
+    schema: {
+      tags: ['users'],
+      operationId: 'listUsers',
+      summary: 'List users (admin)',
+      description: 'Keyset pagination by id: follow `next_cursor` until it is null.',
+      querystring: PageQuery,
+      response: { 200: ref(UserPageSchema), 403: ref(ErrorSchema) },
+    },
+  }, async (request) => {
+    requireAdmin(authOf(request))
+    const limit = request.query.limit ?? DEFAULT_LIMIT
+    return toPage(await repos.users.list({ limit, afterId: decodeCursor(request.query.cursor) }), limit)
+  })
+
+  app.post('/users', {
+    config: { auth: true },
+    preValidation: normaliseIdentity,
+    schema: {
+      tags: ['users'],
+      operationId: 'createUser',
+      summary: 'Create a user with any role (admin)',
+      body: CreateUserBody,
+      response: { 201: ref(UserSchema), 403: ref(ErrorSchema), 409: ref(ErrorSchema) },
+    },
+  }, async (request, reply) => {
+    requireAdmin(authOf(request))
+    const { password, ...user } = request.body
+    const created = await repos.users.create({ ...user, password_hash: await passwords.hash(password) })
+    return reply.code(201).header('location', `/users/${created.id}`).send(created)
+  })
+
+  app.get('/users/:id', {
+    config: { auth: true },
+    schema: {
+      tags: ['users'],
+      operationId: 'getUser',
+      summary: 'Read a user (self or admin)',
+      description: 'A non-admin asking for another user gets 403 whether or not that user exists.',
+      params: IdParams,
+      response: { 200: ref(UserSchema), ...forbiddenOrMissing },
+    },
+  }, async (request) => {
+    requireSelfOrAdmin(authOf(request), request.params.id)
+    return (await repos.users.findById(request.params.id)) ?? notFound('User')
+  })
+
+  app.patch('/users/:id', {
+    config: { auth: true },
+    preValidation: normaliseIdentity,
+    schema: {
+      tags: ['users'],
+      operationId: 'updateUser',
+      summary: 'Change name, email or role (self or admin)',
+      description: 'Changing your own email needs a fresh token (401 `fresh_token_required`). Only an admin may change a ' +
+        'role (403 otherwise); a role change revokes all of that user\'s tokens, and the last admin cannot demote ' +
+        'themself (409 `last_admin`).',
+      params: IdParams,
+      body: UpdateUserBody,
+      response: { 200: ref(UserSchema), 401: ref(ErrorSchema), ...forbiddenOrMissing, 409: ref(ErrorSchema) },
+    },
+  }, async (request) => {
+    const auth = authOf(request)
+    const { id } = request.params
+    const { role, ...profile } = request.body
+    requireSelfOrAdmin(auth, id)
+    if (role !== undefined && !isAdmin(auth)) throw new AppError(403, 'forbidden', 'Only an admin may change a role')
+    if (profile.email !== undefined && id === auth.userId) requireFreshToken(auth)
+    if (!await repos.users.exists(id)) notFound('User')
+    await repos.users.updateProfile(id, profile)
+    if (role !== undefined) await repos.users.changeRole(id, role, new Date())
+    return (await repos.users.findById(id)) ?? notFound('User')
+  })
+
+  app.put('/users/:id/password', {
+    config: { auth: true },
+    schema: {
+      tags: ['users'],
+      operationId: 'changePassword',
+      summary: 'Change a password',
+      description: 'Your own: needs `current_password` and a fresh token; every other session of yours is revoked, this ' +
+        'one stays. An admin setting another user\'s password needs no `current_password`; all of that user\'s ' +
+        'sessions are revoked.',
+      params: IdParams,
+      body: ChangePasswordBody,
+      response: { 204: { type: 'null', description: 'Changed' }, 401: ref(ErrorSchema), ...forbiddenOrMissing },
+    },
+  }, async (request, reply) => {
+    const auth = authOf(request)
+    const { id } = request.params
+    const { current_password: currentPassword, new_password: newPassword } = request.body
+    requireSelfOrAdmin(auth, id)
+    const self = id === auth.userId
+    if (self) {
+      requireFreshToken(auth)
+      if (currentPassword === undefined) {
+        throw new AppError(400, 'validation_error', 'current_password is required to change your own password',
+          [{ path: '/current_password', message: 'is required when changing your own password' }])
+      }
+    }
+    const account = await repos.users.findCredentials({ id })
+    if (!account) notFound('User')
+    if (self && !await passwords.verify(account.password_hash, currentPassword!)) {
+      throw new AppError(401, 'invalid_credentials', 'The current password is wrong')
+    }
+    await repos.users.updatePasswordHash(id, await passwords.hash(newPassword))
+    // Whoever knew the old password is logged out; the caller keeps their own session.
+    await repos.users.cutOffSessions(id, new Date(), self ? auth.sid : null)
+    return reply.code(204).send()
+  })
+
+  app.delete('/users/:id', {
+    config: { auth: true },
+    schema: {
+      tags: ['users'],
+      operationId: 'deleteUser',
+      summary: 'Delete a user and their boards (self with a fresh token, or admin)',
+      description: 'Every token of the user is dead on the next request. The last admin cannot delete themself (409 `last_admin`).',
+      params: IdParams,
+      response: { 204: { type: 'null', description: 'Deleted' }, 401: ref(ErrorSchema), ...forbiddenOrMissing, 409: ref(ErrorSchema) },
+    },
+  }, async (request, reply) => {
+    const auth = authOf(request)
+    const { id } = request.params
+    requireSelfOrAdmin(auth, id)
+    if (id === auth.userId) requireFreshToken(auth)
+    if (!await repos.users.exists(id)) notFound('User')
+    await repos.users.delete(id)
+    return reply.code(204).send()
+  })
+
+  app.get('/users/:id/boards', {
+    config: { auth: true },
+    schema: {
+      tags: ['users', 'boards'],
+      operationId: 'listUserBoards',
+      summary: 'A user\'s boards, newest first',
+      description: 'The same as `GET /boards?author_id=:id`, but 404 when the user does not exist.',
+      params: IdParams,
+      querystring: PageQuery,
+      response: { 200: ref(BoardPageSchema), 404: ref(ErrorSchema) },
+    },
+  }, async (request) => {
+    if (!await repos.users.exists(request.params.id)) notFound('User')
+    return listBoards(repos, { ...request.query, author_id: request.params.id })
+  })
+}
+
+export default userRoutes
