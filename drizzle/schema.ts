@@ -2,4 +2,5 @@
 export * from './users.js'
 export * from './boards.js'
 export * from './token-blocklist.js'
+export * from './login-failures.js'
 export * from './relations.js'

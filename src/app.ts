@@ -5,6 +5,9 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { Config } from './config.js'
 import configPlugin from './plugins/config.js'
 import errorsPlugin from './plugins/errors.js'
+import securityPlugin from './plugins/security.js'
+import rateLimitPlugin from './plugins/rate-limit.js'
+import purgePlugin from './plugins/purge.js'
 import dbPlugin from './plugins/db.js'
 import authPlugin from './plugins/auth/index.js'
 import docsPlugin from './plugins/docs.js'
@@ -49,6 +52,7 @@ export async function buildApp (config: Config) {
       return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID()
     },
     requestIdHeader: false,
+    trustProxy: config.TRUST_PROXY,
     bodyLimit: 64 * 1024,
     // The published types describe the compiler as taking a schema; at run time it takes the route.
     schemaController: { compilersFactory: { buildValidator: buildValidator as unknown as ValidatorFactory } },
@@ -60,7 +64,10 @@ export async function buildApp (config: Config) {
 
   await app.register(configPlugin, { config })
   await app.register(errorsPlugin)
+  await app.register(securityPlugin)
+  await app.register(rateLimitPlugin)
   await app.register(dbPlugin)
+  await app.register(purgePlugin)
   await app.register(authPlugin)
   await app.register(docsPlugin)
   await app.register(healthPlugin)

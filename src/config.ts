@@ -12,6 +12,8 @@ const MIN_SECRET_BYTES = 32
 const Duration = (fallback: string) =>
   Type.String({ pattern: '^\\d+(ms|s|m|h|d)?$', default: fallback, description: 'e.g. 900, 15m, 14d' })
 const Port = (fallback: number) => Type.Integer({ minimum: 0, maximum: 65535, default: fallback })
+/** A per-minute (or per-window) count; 0 turns the limit off (API.md §6). */
+const Limit = (fallback: number) => Type.Integer({ minimum: 0, default: fallback })
 
 const EnvSchema = Type.Object({
   NODE_ENV: Type.Union([Type.Literal('development'), Type.Literal('production'), Type.Literal('test')], { default: 'development' }),
@@ -21,19 +23,30 @@ const EnvSchema = Type.Object({
   DATABASE_URL: Type.String({ pattern: '^mysql://', default: 'mysql://root@127.0.0.1:3306/boardkit' }),
   DB_POOL_SIZE: Type.Integer({ minimum: 1, maximum: 200, default: 10 }),
   DB_CONNECT_TIMEOUT: Duration('1s'),
+  DB_QUERY_TIMEOUT: Duration('1s'),
   JWT_SECRET: Type.Optional(Type.String()),
   JWT_ISSUER: Type.String({ minLength: 1, default: 'boardkit' }),
   JWT_AUDIENCE: Type.String({ minLength: 1, default: 'boardkit-api' }),
   ACCESS_TOKEN_TTL: Duration('15m'),
   REFRESH_TOKEN_TTL: Duration('14d'),
   REFRESH_REUSE_GRACE: Duration('10s'),
+  RATE_LIMIT_AUTH: Limit(10),
+  RATE_LIMIT_REFRESH: Limit(60),
+  RATE_LIMIT_GLOBAL: Limit(1000),
+  LOGIN_MAX_FAILURES: Limit(10),
+  LOGIN_LOCKOUT_WINDOW: Duration('15m'),
+  BLOCKLIST_PURGE_INTERVAL: Duration('10m'),
+  CORS_ORIGINS: Type.String({ default: '', description: 'Comma-separated origins allowed cross-origin; empty: none' }),
+  TRUST_PROXY: Type.Boolean({ default: false, description: 'Take the client address from X-Forwarded-For' }),
 })
 type Env = Static<typeof EnvSchema>
 
-type DurationKey = 'DB_CONNECT_TIMEOUT' | 'ACCESS_TOKEN_TTL' | 'REFRESH_TOKEN_TTL' | 'REFRESH_REUSE_GRACE'
+type DurationKey = 'DB_CONNECT_TIMEOUT' | 'DB_QUERY_TIMEOUT' | 'ACCESS_TOKEN_TTL' | 'REFRESH_TOKEN_TTL' | 'REFRESH_REUSE_GRACE'
+  | 'LOGIN_LOCKOUT_WINDOW' | 'BLOCKLIST_PURGE_INTERVAL'
 
 /** Durations are milliseconds; everything else keeps its environment name and parsed type. */
-export type Config = Readonly<Omit<Env, DurationKey | 'JWT_SECRET'> & Record<DurationKey, number> & {
+export type Config = Readonly<Omit<Env, DurationKey | 'JWT_SECRET' | 'CORS_ORIGINS'> & Record<DurationKey, number> & {
+  CORS_ORIGINS: readonly string[]
   JWT_SECRET: string
   /** True when no secret was configured and one was generated for this process only. */
   JWT_SECRET_GENERATED: boolean
@@ -59,6 +72,12 @@ export function loadConfig(source: Record<string, string | undefined>): Config {
     const value = source[key]?.trim()
     if (value) raw[key] = value
   }
+  // Value.Convert would turn "80.5" or "1e3" into an integer; a count must be written as one.
+  for (const [key, schema] of Object.entries(EnvSchema.properties)) {
+    if ((schema as { type?: string }).type === 'integer' && raw[key] !== undefined && !/^\d+$/.test(raw[key])) {
+      throw new ConfigError(`${key}: must be a whole number (got ${JSON.stringify(raw[key])})`)
+    }
+  }
   const env = Value.Default(EnvSchema, Value.Convert(EnvSchema, raw)) as Env
   const [firstError] = Value.Errors(EnvSchema, env)
   if (firstError) {
@@ -80,6 +99,10 @@ export function loadConfig(source: Record<string, string | undefined>): Config {
   return Object.freeze({
     ...env,
     DB_CONNECT_TIMEOUT: parseDuration(env.DB_CONNECT_TIMEOUT),
+    DB_QUERY_TIMEOUT: parseDuration(env.DB_QUERY_TIMEOUT),
+    LOGIN_LOCKOUT_WINDOW: parseDuration(env.LOGIN_LOCKOUT_WINDOW),
+    BLOCKLIST_PURGE_INTERVAL: parseDuration(env.BLOCKLIST_PURGE_INTERVAL),
+    CORS_ORIGINS: env.CORS_ORIGINS.split(',').map((origin) => origin.trim()).filter(Boolean),
     ACCESS_TOKEN_TTL: parseDuration(env.ACCESS_TOKEN_TTL),
     REFRESH_TOKEN_TTL: parseDuration(env.REFRESH_TOKEN_TTL),
     REFRESH_REUSE_GRACE: parseDuration(env.REFRESH_REUSE_GRACE),

@@ -32,10 +32,14 @@ export class AppError extends Error {
     readonly code: ErrorCode,
     message: string,
     readonly details?: ErrorDetail[],
-    options?: ErrorOptions,
+    options?: ErrorOptions & { headers?: Record<string, string> },
   ) {
     super(message, options)
+    this.headers = options?.headers
   }
+
+  /** Response headers that belong to this error, e.g. Retry-After on a 429. */
+  readonly headers?: Record<string, string>
 }
 
 export function notFound (what: string): never {

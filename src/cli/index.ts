@@ -4,6 +4,7 @@ import { buildApp, type App } from '../app.js'
 import { ConfigError, loadConfig } from '../config.js'
 import { DatabaseUnreachableError, prepareDatabase } from '../db/prepare.js'
 import { AppError } from '../errors.js'
+import { purgeExpired } from '../plugins/purge.js'
 
 const USAGE = `usage: npm run cli -- <command> [options]
 
@@ -11,6 +12,9 @@ commands:
   create-admin --email <email> --name <name>
       Creates an admin account. The password comes from the ADMIN_PASSWORD environment
       variable, or is asked for at a prompt (not echoed).
+  purge-blocklist
+      Deletes expired token blocklist rows and spent login-failure windows now (the server
+      also does this every BLOCKLIST_PURGE_INTERVAL).
   seed
       Demo data: users alice@example.com (admin), bob@example.com, carol@example.com, all with
       the password "demo-password", and 300 boards. Does nothing if they exist.`
@@ -59,6 +63,11 @@ async function createAdmin (app: App, args: string[]) {
   console.log(`created admin #${user.id} ${user.email}`)
 }
 
+async function purgeBlocklist (app: App) {
+  const removed = await purgeExpired(app)
+  console.log(`removed ${removed.tokens} expired blocklist rows and ${removed.loginFailures} login-failure rows`)
+}
+
 const DEMO_PASSWORD = 'demo-password'
 const DEMO_USERS = [
   { email: 'alice@example.com', name: 'Alice Admin', role: 'admin' as const },
@@ -88,7 +97,7 @@ class UsageError extends Error {}
 
 async function main () {
   const [command, ...args] = process.argv.slice(2)
-  const commands: Record<string, (app: App, args: string[]) => Promise<void>> = { 'create-admin': createAdmin, seed }
+  const commands: Record<string, (app: App, args: string[]) => Promise<void>> = { 'create-admin': createAdmin, 'purge-blocklist': purgeBlocklist, seed }
   const run = command ? commands[command] : undefined
   if (!run) throw new UsageError(command ? `unknown command: ${command}` : 'no command given')
 

@@ -30,6 +30,8 @@ export default fp(async (app) => {
     if (!route.schema || route.schema.hide) return
     const response = { ...(route.schema.response as Record<string, unknown>) }
     if (route.schema.body || route.schema.querystring || route.schema.params) response[400] ??= ref(ErrorSchema)
+    // Per-IP limits may apply to every route (API.md §6), whatever this instance's settings.
+    response[429] ??= ref(ErrorSchema)
     if (route.config?.usesDatabase !== false) response[503] ??= ref(ErrorSchema)
     route.schema = { ...route.schema, response }
   })

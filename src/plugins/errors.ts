@@ -78,6 +78,7 @@ export function sendError (request: FastifyRequest, reply: FastifyReply, error: 
 export default fp(async (app) => {
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const response = toErrorBody(error)
+    if (error instanceof AppError && error.headers) reply.headers(error.headers)
     if (response.statusCode >= 500) {
       // The cause stays in the log, with the request id; the client sees only the fixed message.
       request.log.error({ err: error }, response.code)

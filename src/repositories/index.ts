@@ -1,5 +1,6 @@
 import type { Database } from '../db/database.js'
 import { createBoardsRepository } from './boards.js'
+import { createLoginFailuresRepository } from './login-failures.js'
 import { createTokensRepository } from './tokens.js'
 import { createUsersRepository } from './users.js'
 
@@ -8,6 +9,7 @@ export function createRepositories (db: Database) {
     users: createUsersRepository(db),
     boards: createBoardsRepository(db),
     tokens: createTokensRepository(db),
+    loginFailures: createLoginFailuresRepository(db),
   }
 }
 

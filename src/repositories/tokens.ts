@@ -58,10 +58,17 @@ export function createTokensRepository (db: Database) {
       }
     },
 
-    /** Deletes expired rows; they can no longer match a token that verifies. */
-    async purgeExpired (now = new Date()): Promise<number> {
-      const [result] = await db.delete(tokenBlocklist).where(lt(tokenBlocklist.expires_at, now))
-      return result.affectedRows
+    /**
+     * Deletes expired rows; they can no longer match a token that verifies. In batches, so a
+     * large backlog never holds locks (or runs past the query timeout) in one statement.
+     */
+    async purgeExpired (now = new Date(), batchSize = 5000): Promise<number> {
+      let total = 0
+      for (;;) {
+        const [result] = await db.delete(tokenBlocklist).where(lt(tokenBlocklist.expires_at, now)).limit(batchSize)
+        total += result.affectedRows
+        if (result.affectedRows < batchSize) return total
+      }
     },
   }
 }

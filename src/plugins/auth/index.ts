@@ -78,8 +78,9 @@ export default fp(async (app) => {
   // response in the OpenAPI document all come from that one line.
   app.addHook('onRoute', (route) => {
     if (!route.config?.auth) return
-    // onRequest: before the body is read, so refusing an anonymous request is cheap.
-    route.onRequest = [authenticate, ...[route.onRequest ?? []].flat()]
+    // onRequest: before the body is read, so refusing an anonymous request is cheap. Appended,
+    // so the per-IP rate limit (registered earlier) still runs first.
+    route.onRequest = [...[route.onRequest ?? []].flat(), authenticate]
     route.schema = {
       ...route.schema,
       security: [{ bearerAuth: [] }],

@@ -20,6 +20,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { repos, tokens, passwords, config } = app
 
   app.post('/register', {
+    config: { rateLimitGroup: 'auth' },
     preValidation: normaliseIdentity,
     schema: {
       tags: ['auth'],
@@ -36,19 +37,31 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
   })
 
   app.post('/login', {
+    config: { rateLimitGroup: 'auth' },
     preValidation: normaliseIdentity,
     schema: {
       tags: ['auth'],
       operationId: 'login',
       summary: 'Log in: get an access and a refresh token',
-      description: 'Starts a new session. The access token is `fresh` (needed to change email, password or delete the account).',
+      description: 'Starts a new session. The access token is `fresh` (needed to change email, password or delete the account). ' +
+        'After `LOGIN_MAX_FAILURES` failed logins for one email within `LOGIN_LOCKOUT_WINDOW`, logins for that email get 429 ' +
+        '`rate_limited` with `Retry-After` until the window has passed, from any address; a successful login resets the count.',
       body: LoginBody,
-      response: { 200: ref(TokenPairSchema), 401: ref(ErrorSchema) },
+      response: { 200: ref(TokenPairSchema), 401: ref(ErrorSchema), 429: ref(ErrorSchema) },
     },
   }, async (request) => {
     const { email, password } = request.body
+    const lockout = config.LOGIN_MAX_FAILURES > 0 ? await repos.loginFailures.find(email) : null
+    if (lockout?.lockedForSeconds) {
+      throw new AppError(429, 'rate_limited', 'Too many failed logins for this account; try again later', undefined,
+        { headers: { 'retry-after': String(lockout.lockedForSeconds) } })
+    }
     const account = await repos.users.findCredentials({ email })
-    if (!await passwords.verify(account?.password_hash ?? null, password) || !account) throw invalidCredentials()
+    if (!await passwords.verify(account?.password_hash ?? null, password) || !account) {
+      if (config.LOGIN_MAX_FAILURES > 0) await repos.loginFailures.recordFailure(email, config.LOGIN_MAX_FAILURES, config.LOGIN_LOCKOUT_WINDOW)
+      throw invalidCredentials()
+    }
+    if (lockout) await repos.loginFailures.clear(email)
     const { password_hash: passwordHash, ...user } = account
     // Hashes made with weaker parameters are upgraded while we have the password in hand.
     if (passwords.needsRehash(passwordHash)) await repos.users.updatePasswordHash(user.id, await passwords.hash(password))
@@ -56,6 +69,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
   })
 
   app.post('/refresh', {
+    config: { rateLimitGroup: 'refresh' },
     // The body is optional here (the token may come in the header): no body is an empty one.
     preValidation: async (request) => { request.body ??= {} },
     schema: {

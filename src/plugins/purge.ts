@@ -1,0 +1,33 @@
+import fp from 'fastify-plugin'
+import type { FastifyInstance } from 'fastify'
+
+/**
+ * Deletes expired blocklist rows and spent login-failure windows now and then, so neither table
+ * grows without bound. Safe with several instances: each DELETE only removes rows that can no
+ * longer match anything, and doing it twice is harmless. The timer is unref'd: it never keeps
+ * the process alive, and it stops on close.
+ */
+export async function purgeExpired (app: FastifyInstance) {
+  const tokens = await app.repos.tokens.purgeExpired()
+  const loginFailures = await app.repos.loginFailures.purgeExpired(app.config.LOGIN_LOCKOUT_WINDOW)
+  return { tokens, loginFailures }
+}
+
+export default fp(async (app) => {
+  const interval = app.config.BLOCKLIST_PURGE_INTERVAL
+  if (interval === 0) return
+  let running: Promise<unknown> | null = null
+  const timer = setInterval(() => {
+    if (running) return
+    running = purgeExpired(app)
+      .then((removed) => app.log.debug(removed, 'purged expired rows'))
+      // A database outage is reported by the requests; the next run simply tries again.
+      .catch((error: unknown) => app.log.warn({ err: error }, 'purge of expired rows failed'))
+      .finally(() => { running = null })
+  }, interval)
+  timer.unref()
+  app.addHook('onClose', async () => {
+    clearInterval(timer)
+    await running
+  })
+}, { name: 'purge', dependencies: ['config', 'db'] })
