@@ -1,0 +1,124 @@
+import { spawn, spawnSync } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { readFile } from 'node:fs/promises'
+import { createServer } from 'node:net'
+import { fileURLToPath } from 'node:url'
+import { createConnection } from 'mysql2/promise'
+import t from 'tap'
+import { SERVER_URL } from './helper.js'
+
+const REPO_ROOT = fileURLToPath(new URL('../', import.meta.url))
+const README_URL = 'http://127.0.0.1:3000'
+
+/** The first ```sh block after the `## Walkthrough (curl)` heading (and before the next `## `). */
+function walkthroughScript (readme: string): string {
+  const section = readme.split(/^## Walkthrough \(curl\)[ \t]*$/m)[1]
+  if (section === undefined) throw new Error('README.md has no "## Walkthrough (curl)" section')
+  const match = /^```sh\n([\s\S]*?)^```/m.exec(section.split(/^## /m)[0]!)
+  if (!match) throw new Error('the Walkthrough section has no ```sh block')
+  return match[1]!
+}
+
+/**
+ * curl -s prints a body without a trailing newline, so the outputs of consecutive commands may
+ * run together on one line: split the output into its JSON values and its other text.
+ */
+function splitOutput (output: string): Array<unknown> {
+  const parts: Array<unknown> = []
+  let i = 0
+  while (i < output.length) {
+    if (/\s/.test(output[i]!)) { i++; continue }
+    if (output[i] === '{' || output[i] === '[') {
+      let depth = 0
+      let inString = false
+      let j = i
+      for (; j < output.length; j++) {
+        const c = output[j]
+        if (inString) {
+          if (c === '\\') j++
+          else if (c === '"') inString = false
+        } else if (c === '"') inString = true
+        else if (c === '{' || c === '[') depth++
+        else if ((c === '}' || c === ']') && --depth === 0) break
+      }
+      parts.push(JSON.parse(output.slice(i, j + 1)))
+      i = j + 1
+    } else {
+      const end = output.slice(i).search(/[\s{[]/)
+      const token = end === -1 ? output.slice(i) : output.slice(i, i + end)
+      parts.push(token)
+      i += token.length
+    }
+  }
+  return parts
+}
+
+async function freePort (): Promise<number> {
+  const server = createServer()
+  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as { port: number }
+  await new Promise<void>((resolve) => server.close(() => resolve()))
+  return port
+}
+
+t.test('the README walkthrough works as written', async (t) => {
+  const script = walkthroughScript(await readFile(new URL('../README.md', import.meta.url), 'utf8'))
+  t.match(script, README_URL, `the walkthrough talks to ${README_URL}`)
+
+  // The real server, as `npm start` runs it, on a database and a port of its own.
+  const database = `boardkit_t_readme_${randomBytes(4).toString('hex')}`
+  const port = await freePort()
+  const url = `http://127.0.0.1:${port}`
+  const child = spawn(`${REPO_ROOT}node_modules/.bin/tsx`, ['src/server.ts'], {
+    cwd: REPO_ROOT,
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', PORT: String(port), DATABASE_URL: `${SERVER_URL}/${database}`, LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let serverOutput = ''
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => { serverOutput += chunk })
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => { serverOutput += chunk })
+  const exited = new Promise<number | string>((resolve) => child.once('close', (code, signal) => resolve(code ?? signal ?? 'unknown')))
+  t.teardown(async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM')
+      const timer = setTimeout(() => child.kill('SIGKILL'), 15_000)
+      await exited
+      clearTimeout(timer)
+    }
+    const connection = await createConnection(SERVER_URL)
+    await connection.query(`DROP DATABASE IF EXISTS \`${database}\``)
+    await connection.end()
+  })
+
+  let up = false
+  for (const deadline = Date.now() + 30_000; !up && Date.now() < deadline && child.exitCode === null;) {
+    up = await fetch(`${url}/health`).then((response) => response.ok, () => false)
+    if (!up) await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+  if (!t.ok(up, 'the server starts', { serverOutput })) return
+
+  // stdin from /dev/null: with a socket on stdin bash thinks it runs under rshd and reads ~/.bashrc.
+  const result = spawnSync('bash', ['-c', script.replaceAll(README_URL, url)], {
+    cwd: REPO_ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
+    encoding: 'utf8',
+    timeout: 60_000,
+  })
+  t.equal(result.status, 0, 'the script exits 0', { stdout: result.stdout, stderr: result.stderr })
+  t.equal(result.stderr, '', 'nothing on stderr')
+  const output = result.stdout
+  t.match(output, '"email":"ada@example.com"', 'the registered user is printed')
+
+  const parts = splitOutput(output)
+  t.equal(parts.length, 4, 'four outputs: the new user, /me, the logout status, the revoked /me', { output })
+  const [registered, me, status, revoked] = parts as [Record<string, unknown>, Record<string, unknown>, string, Record<string, unknown>]
+  t.match(registered, { id: Number, email: 'ada@example.com', name: 'Ada Lovelace', role: 'user' }, 'register: the user JSON')
+  t.notOk(registered && 'password' in registered, 'no password in the user JSON')
+  t.same(me, registered, '/me: the same user')
+  t.equal(status, '204', 'logout: 204')
+  t.match(output, /204\n/, '204 ends its line')
+  t.same(revoked && Object.keys(revoked).sort(), ['code', 'error', 'message', 'statusCode'])
+  t.match(revoked, { statusCode: 401, error: 'Unauthorized', code: 'token_revoked' }, 'the last /me: 401 token_revoked')
+  t.match(output.trimEnd(), /"code":"token_revoked"[^\n]*$/, 'token_revoked is the last thing printed')
+})
