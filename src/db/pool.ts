@@ -15,6 +15,7 @@ export function connectionOptions (config: Config): PoolOptions {
 }
 
 type QueryTarget = Pick<Pool, 'query' | 'execute'>
+interface CallbackConnection { query (sql: string, callback: (error: Error | null) => void): void }
 
 /**
  * mysql2 has no pool-wide query timeout, and drizzle passes none. Without one, a query sent
@@ -46,6 +47,12 @@ export function createDatabasePool (config: Config): Pool {
     connectionLimit: config.DB_POOL_SIZE,
     maxIdle: config.DB_POOL_SIZE,
     enableKeepAlive: true,
+  })
+  // Dates are read and written as UTC (timezone: 'Z' above); the server's CURRENT_TIMESTAMP
+  // defaults must be UTC too, or the refresh reuse window would be off by the server's offset.
+  // The event hands out the callback-style connection, whatever the promise typings say.
+  pool.on('connection', (connection) => {
+    (connection as unknown as CallbackConnection).query("SET time_zone = '+00:00'", () => {})
   })
   return withQueryTimeout(pool, config.DB_QUERY_TIMEOUT)
 }
