@@ -31,12 +31,25 @@ export function createBoardsRepository (db: Database) {
   return {
     findById,
 
-    /** Newest first; `limit + 1` rows so the caller knows whether a next page exists. */
+    /**
+     * Newest first; `limit + 1` rows so the caller knows whether a next page exists. The page is
+     * cut from `boards` alone in a derived table (primary key, or (user_id, id) for one author)
+     * and only then joined to its authors: joined directly, MariaDB drives the join from
+     * `users` and sorts every board, which took seconds at 100 000 boards.
+     */
     async list ({ limit, beforeId, authorId }: BoardQuery): Promise<Board[]> {
       const conditions: SQL[] = []
       if (beforeId !== undefined) conditions.push(lt(boards.id, beforeId))
       if (authorId !== undefined) conditions.push(eq(boards.user_id, authorId))
-      return selectBoards().where(and(...conditions)).orderBy(desc(boards.id)).limit(limit + 1)
+      const page = db.select().from(boards).where(and(...conditions)).orderBy(desc(boards.id)).limit(limit + 1).as('page')
+      return db.select({
+        id: page.id,
+        title: page.title,
+        content: page.content,
+        author: { id: users.id, name: users.name },
+        created_at: page.created_at,
+        updated_at: page.updated_at,
+      }).from(page).innerJoin(users, eq(users.id, page.user_id)).orderBy(desc(page.id))
     },
 
     /** The author's id, for the ownership check; null when the board does not exist. */
