@@ -61,6 +61,16 @@ export async function buildApp (config: Config) {
   app.addHook('onRequest', async (request, reply) => { reply.header('x-request-id', request.id) })
   // JSON only: without this, a text/plain body reaches validation as a string.
   app.removeContentTypeParser('text/plain')
+  // An empty body is no body, even with Content-Type: application/json (many clients send the
+  // header on every request, DELETE included). Routes that need a body then answer 400
+  // validation_error. Non-empty bodies go through Fastify's parser, which refuses
+  // __proto__ and constructor keys.
+  const parseJson = app.getDefaultJsonParser('error', 'error')
+  app.removeContentTypeParser('application/json')
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    if (body === '') done(null, undefined)
+    else parseJson(request, body as string, done)
+  })
 
   await app.register(configPlugin, { config })
   await app.register(errorsPlugin)

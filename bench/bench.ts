@@ -1,0 +1,143 @@
+// npm run bench [-- --json results.json] [-- --scale] [-- --duration 10]
+// Starts the API against its own database, seeds it, and measures each scenario for a fixed
+// time at fixed concurrency, in one run. Absolute figures vary on a shared machine; each
+// scenario's ratio to GET /health in the same run is the figure to steer by.
+import { parseArgs } from 'node:util'
+import { writeFile } from 'node:fs/promises'
+import autocannon, { type Options, type Result } from 'autocannon'
+import { connect, login, resetDatabase, seed, startApi, type RunningApi } from './harness.js'
+
+const { values: args } = parseArgs({
+  options: {
+    json: { type: 'string' },
+    scale: { type: 'boolean', default: false },
+    duration: { type: 'string', default: '10' },
+    connections: { type: 'string', default: '50' },
+  },
+})
+const DURATION = Number(args.duration)
+const CONNECTIONS = Number(args.connections)
+const DATABASE = 'boardkit_bench'
+const USERS = 1000
+const BOARDS = args.scale ? 1_000_000 : 100_000
+
+interface Row {
+  scenario: string
+  connections: number
+  requestsPerSecond: number
+  p50Ms: number
+  p99Ms: number
+  non2xx: number
+  errors: number
+  ratioToHealth: number | null
+  eventLoopDelayP99Ms: number
+}
+
+function run (options: Options): Promise<Result> {
+  return new Promise((resolve, reject) => {
+    autocannon({ duration: DURATION, connections: CONNECTIONS, ...options }, (error, result) => error ? reject(error) : resolve(result))
+  })
+}
+
+async function measure (api: RunningApi, scenario: string, options: Options, rows: Row[]) {
+  // Warm-up: JIT, pool connections, caches.
+  await run({ ...options, duration: 2 })
+  await api.metrics()
+  const result = await run(options)
+  const metrics = await api.metrics()
+  const health = rows.find((row) => row.scenario === 'GET /health')
+  const row: Row = {
+    scenario,
+    connections: options.connections ?? CONNECTIONS,
+    requestsPerSecond: Math.round(result.requests.average),
+    p50Ms: result.latency.p50,
+    p99Ms: result.latency.p99,
+    non2xx: result.non2xx,
+    errors: result.errors + result.timeouts,
+    ratioToHealth: health ? Math.round((result.requests.average / health.requestsPerSecond) * 100) / 100 : null,
+    eventLoopDelayP99Ms: Math.round(metrics.eventLoopDelayP99Ms * 10) / 10,
+  }
+  rows.push(row)
+  console.error(`  ${scenario}: ${row.requestsPerSecond} req/s, p99 ${row.p99Ms} ms, non-2xx ${row.non2xx}`)
+  return row
+}
+
+const JSON_BODY = { 'content-type': 'application/json' }
+
+async function main () {
+  console.error(`seeding ${DATABASE}: ${USERS} users, ${BOARDS} boards${args.scale ? ', 1,000,000 blocklist rows' : ''}`)
+  await resetDatabase(DATABASE)
+  const api = await startApi(DATABASE)
+  await seed(DATABASE, { users: USERS, boards: BOARDS, blocklist: args.scale ? 1_000_000 : 0 })
+  const rows: Row[] = []
+  try {
+    const session = await login(api.url, 'user1@bench.test')
+    const auth = { authorization: `Bearer ${session.access_token}` }
+    const randomBoard = () => 1 + Math.floor(Math.random() * BOARDS)
+
+    await measure(api, 'GET /health', { url: `${api.url}/health` }, rows)
+    await measure(api, 'GET /me', { url: `${api.url}/me`, headers: auth }, rows)
+    await measure(api, 'GET /boards/:id', {
+      url: api.url,
+      headers: auth,
+      requests: [{ method: 'GET', setupRequest: (request) => ({ ...request, path: `/boards/${randomBoard()}` }) }],
+    }, rows)
+    await measure(api, 'GET /boards?limit=20', { url: `${api.url}/boards?limit=20`, headers: auth }, rows)
+    await measure(api, 'POST /boards', {
+      url: `${api.url}/boards`, method: 'POST', headers: { ...auth, ...JSON_BODY },
+      body: JSON.stringify({ title: 'Benchmark board', content: 'Written by npm run bench.' }),
+    }, rows)
+    await measure(api, 'POST /login', {
+      url: `${api.url}/login`, method: 'POST', headers: JSON_BODY, connections: 10,
+      requests: [{
+        method: 'POST',
+        setupRequest: (request) => ({ ...request, body: JSON.stringify({ email: `user${1 + Math.floor(Math.random() * USERS)}@bench.test`, password: 'bench-password' }) }),
+      }],
+    }, rows)
+    // Each connection follows its own session: every refresh spends the token it was given.
+    await measure(api, 'POST /refresh', {
+      url: api.url, method: 'POST',
+      requests: [{
+        method: 'POST',
+        path: '/refresh',
+        setupRequest: (request, context: { refresh?: string }) => context.refresh
+          ? { ...request, headers: { ...request.headers, authorization: `Bearer ${context.refresh}` } }
+          : { ...request, method: 'POST', path: '/login', headers: { ...request.headers, ...JSON_BODY }, body: JSON.stringify({ email: `user${2 + Math.floor(Math.random() * (USERS - 1))}@bench.test`, password: 'bench-password' }) },
+        onResponse: (status, body, context: { refresh?: string }) => { if (status === 200) context.refresh = JSON.parse(body).refresh_token },
+      }],
+    }, rows)
+
+    if (args.scale) await scaleCheck(api, auth, rows)
+    const metrics = await api.metrics()
+    report(rows, metrics.rssPeakMb)
+  } finally {
+    await api.stop()
+  }
+}
+
+/** Page 1 vs page 10,000 of a million boards, and the token check with a million revoked tokens. */
+async function scaleCheck (api: RunningApi, auth: Record<string, string>, rows: Row[]) {
+  const connection = await connect(DATABASE)
+  // The cursor of page 10,000 at limit 20 is the id after 199,980 newer boards.
+  const [[{ id }]] = await connection.query('SELECT id FROM boards ORDER BY id DESC LIMIT 1 OFFSET 199979') as unknown as [[{ id: number }]]
+  await connection.end()
+  const cursor = Buffer.from(`v1:${id}`).toString('base64url')
+  await measure(api, 'GET /boards page 1', { url: `${api.url}/boards?limit=20`, headers: auth }, rows)
+  await measure(api, 'GET /boards page 10000', { url: `${api.url}/boards?limit=20&cursor=${cursor}`, headers: auth }, rows)
+  await measure(api, 'GET /me (1M blocklist rows)', { url: `${api.url}/me`, headers: auth }, rows)
+}
+
+function report (rows: Row[], rssPeakMb: number) {
+  const header = '| scenario | conns | req/s | ratio to /health | p50 ms | p99 ms | non-2xx | errors | loop delay p99 ms |'
+  const lines = [header, '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |']
+  for (const row of rows) {
+    lines.push(`| ${row.scenario} | ${row.connections} | ${row.requestsPerSecond} | ${row.ratioToHealth ?? '1.00'} | ${row.p50Ms} | ${row.p99Ms} | ${row.non2xx} | ${row.errors} | ${row.eventLoopDelayP99Ms} |`)
+  }
+  console.log(lines.join('\n'))
+  console.log(`\npeak RSS of the API process: ${rssPeakMb.toFixed(0)} MB`)
+  if (args.json) {
+    return writeFile(args.json, JSON.stringify({ date: new Date().toISOString(), duration: DURATION, rows, rssPeakMb }, null, 2))
+  }
+}
+
+await main()

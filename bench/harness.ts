@@ -1,0 +1,92 @@
+// Shared by `npm run bench` and `npm run load`: a dedicated database, the API in a child
+// process on 127.0.0.1, and seeding through SQL. Loopback only, by construction.
+import { fork, type ChildProcess } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import { createConnection, type Connection } from 'mysql2/promise'
+import argon2 from 'argon2'
+import { ARGON2_PARAMETERS } from '../src/plugins/auth/passwords.js'
+import type { ProcessMetrics } from './api-process.js'
+
+export const SERVER_URL = 'mysql://root@127.0.0.1:3306'
+export const PASSWORD = 'bench-password'
+
+export interface RunningApi {
+  url: string
+  /** Peak RSS since start, and event-loop delay p99 since the previous call. */
+  metrics (): Promise<ProcessMetrics>
+  stop (): Promise<void>
+}
+
+/** Starts the API against `database` with abuse limits off (one address sends everything). */
+export async function startApi (database: string, env: Record<string, string> = {}): Promise<RunningApi> {
+  const child: ChildProcess = fork(fileURLToPath(new URL('./api-process.ts', import.meta.url)), {
+    execArgv: ['--import', 'tsx'],
+    env: {
+      PATH: process.env.PATH,
+      NODE_ENV: 'production',
+      LOG_LEVEL: 'warn',
+      JWT_SECRET: 'benchmark-secret-benchmark-secret-benchmark!',
+      DATABASE_URL: `${SERVER_URL}/${database}`,
+      RATE_LIMIT_AUTH: '0',
+      RATE_LIMIT_REFRESH: '0',
+      RATE_LIMIT_GLOBAL: '0',
+      LOGIN_MAX_FAILURES: '0',
+      ...env,
+    },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  })
+  const port = await new Promise<number>((resolve, reject) => {
+    child.once('message', (message: { port: number }) => resolve(message.port))
+    child.once('exit', (code) => reject(new Error(`the API exited during start-up (code ${code})`)))
+  })
+  return {
+    url: `http://127.0.0.1:${port}`,
+    metrics: () => new Promise((resolve) => {
+      child.once('message', (message: { metrics: ProcessMetrics }) => resolve(message.metrics))
+      child.send('metrics')
+    }),
+    stop: () => new Promise((resolve) => {
+      child.once('exit', () => resolve())
+      child.send('stop')
+    }),
+  }
+}
+
+export async function connect (database?: string): Promise<Connection> {
+  return createConnection(database ? `${SERVER_URL}/${database}` : SERVER_URL)
+}
+
+/** Drops and recreates the benchmark database; the API's start-up migrates it. */
+export async function resetDatabase (database: string): Promise<void> {
+  const connection = await connect()
+  await connection.query(`DROP DATABASE IF EXISTS \`${database}\``)
+  await connection.end()
+}
+
+/**
+ * Users user1..userN@bench.test (all with PASSWORD, hashed once) and `boards` boards spread over
+ * them, generated inside MariaDB from its sequence tables: a million rows in seconds.
+ */
+export async function seed (database: string, { users, boards, blocklist = 0 }: { users: number, boards: number, blocklist?: number }) {
+  const connection = await connect(database)
+  const hash = await argon2.hash(PASSWORD, ARGON2_PARAMETERS)
+  await connection.query(
+    `INSERT INTO users (email, name, password_hash) SELECT CONCAT('user', seq, '@bench.test'), CONCAT('User ', seq), ? FROM seq_1_to_${users}`,
+    [hash])
+  if (boards > 0) {
+    await connection.query(
+      `INSERT INTO boards (title, content, user_id) SELECT CONCAT('Board ', seq), REPEAT('Lorem ipsum dolor sit amet. ', 8), 1 + seq % ${users} FROM seq_1_to_${boards}`)
+  }
+  if (blocklist > 0) {
+    // Revoked tokens that have not expired yet: the check must stay one index probe.
+    await connection.query(
+      `INSERT INTO token_blocklist (jti, kind, user_id, expires_at) SELECT UUID(), 'access', 1 + seq % ${users}, NOW(3) + INTERVAL 1 DAY FROM seq_1_to_${blocklist}`)
+  }
+  await connection.end()
+}
+
+export async function login (url: string, email: string): Promise<{ access_token: string, refresh_token: string }> {
+  const response = await fetch(`${url}/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email, password: PASSWORD }) })
+  if (!response.ok) throw new Error(`login ${email}: ${response.status} ${await response.text()}`)
+  return response.json() as Promise<{ access_token: string, refresh_token: string }>
+}
