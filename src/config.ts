@@ -41,6 +41,9 @@ const EnvSchema = Type.Object({
 })
 type Env = Static<typeof EnvSchema>
 
+/** Every variable the configuration reads (documented in .env.example). */
+export const CONFIG_KEYS = Object.keys(EnvSchema.properties)
+
 type DurationKey = 'DB_CONNECT_TIMEOUT' | 'DB_QUERY_TIMEOUT' | 'ACCESS_TOKEN_TTL' | 'REFRESH_TOKEN_TTL' | 'REFRESH_REUSE_GRACE'
   | 'LOGIN_LOCKOUT_WINDOW' | 'BLOCKLIST_PURGE_INTERVAL'
 

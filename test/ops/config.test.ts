@@ -4,7 +4,8 @@ import { createServer } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { createConnection } from 'mysql2/promise'
 import t from 'tap'
-import { ConfigError, EXAMPLE_JWT_SECRET, loadConfig, parseDuration } from '../../src/config.js'
+import { readFileSync } from 'node:fs'
+import { CONFIG_KEYS, ConfigError, EXAMPLE_JWT_SECRET, loadConfig, parseDuration } from '../../src/config.js'
 import { SERVER_URL } from '../helper.js'
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url))
@@ -195,6 +196,19 @@ async function waitForHealth (url: string, started: Started, ms: number): Promis
   }
   return false
 }
+
+t.test('.env.example documents every variable, each with a comment, and nothing else', async (t) => {
+  const text = readFileSync(new URL('../../.env.example', import.meta.url), 'utf8')
+  const lines = text.split('\n')
+  const documented = lines.filter((line) => /^[A-Z_]+=/.test(line)).map((line) => line.split('=')[0])
+  t.same([...documented].sort(), [...CONFIG_KEYS].sort())
+  for (const key of documented) {
+    const index = lines.findIndex((line) => line.startsWith(`${key}=`))
+    t.ok(lines.slice(0, index).reverse().find((line) => !/^[A-Z_]+=/.test(line))?.startsWith('#'), `${key} has a comment above it`)
+  }
+  t.doesNotThrow(() => loadConfig(Object.fromEntries(lines.filter((line) => /^[A-Z_]+=/.test(line)).map((line) => line.split(/=(.*)/s).slice(0, 2)))),
+    'the example itself is a valid configuration')
+})
 
 t.test('server process', async (t) => {
   t.test('production without JWT_SECRET: exit 1, one line naming JWT_SECRET, no stack', async (t) => {
