@@ -1,4 +1,4 @@
-import { and, asc, eq, gt, ne, sql } from 'drizzle-orm'
+import { asc, eq, gt, sql } from 'drizzle-orm'
 import { users } from '../../drizzle/schema.js'
 import { AppError } from '../errors.js'
 import { isDuplicateKey } from '../db/errors.js'
@@ -34,15 +34,13 @@ export function createUsersRepository (db: Database) {
   }
 
   /**
-   * Runs `change` unless it would leave no admin. Locking every admin row first serialises
-   * concurrent demotions and deletions: two admins demoting each other cannot both succeed.
+   * Inside a transaction: refuses when `id` is the only admin. Locking every admin row
+   * serialises concurrent demotions and deletions: two admins demoting each other cannot both
+   * succeed.
    */
-  async function unlessLastAdmin (id: number, change: (tx: Database) => Promise<unknown>): Promise<void> {
-    await db.transaction(async (tx) => {
-      const admins = await tx.select({ id: users.id }).from(users).where(eq(users.role, 'admin')).for('update')
-      if (admins.some((admin) => admin.id === id) && admins.length === 1) throw lastAdmin()
-      await change(tx as unknown as Database)
-    })
+  async function refuseIfLastAdmin (tx: Database, id: number): Promise<void> {
+    const admins = await tx.select({ id: users.id }).from(users).where(eq(users.role, 'admin')).for('update')
+    if (admins.length === 1 && admins[0]!.id === id) throw lastAdmin()
   }
 
   return {
@@ -81,32 +79,38 @@ export function createUsersRepository (db: Database) {
       await db.update(users).set({ password_hash: passwordHash }).where(eq(users.id, id))
     },
 
-    /** Name and email changes. A role change goes through changeRole (it revokes tokens). */
-    async updateProfile (id: number, changes: { name?: string, email?: string }): Promise<void> {
-      if (changes.name === undefined && changes.email === undefined) return
+    /**
+     * Changes name, email and role together, or nothing: one transaction. A real role change
+     * also ends every session the user has (API.md §4: it revokes the user's tokens), and a
+     * demotion of the last admin is refused before anything is written.
+     */
+    async update (id: number, changes: { name?: string, email?: string, role?: Role }, at: Date): Promise<void> {
+      const { role, ...profile } = changes
       try {
-        await db.update(users).set({ ...changes, updated_at: sql`CURRENT_TIMESTAMP(3)` }).where(eq(users.id, id))
+        await db.transaction(async (tx) => {
+          // Admin rows first, then the user's: the same lock order as delete(), so concurrent
+          // demotions and deletions queue instead of deadlocking.
+          if (role === 'user') await refuseIfLastAdmin(tx as unknown as Database, id)
+          const [current] = await tx.select({ role: users.role }).from(users).where(eq(users.id, id)).for('update')
+          const roleChanges = current !== undefined && role !== undefined && role !== current.role
+          await tx.update(users).set({
+            ...profile,
+            ...(roleChanges && { role, tokens_valid_after: at, kept_session_id: null }),
+            updated_at: sql`CURRENT_TIMESTAMP(3)`,
+          }).where(eq(users.id, id))
+        })
       } catch (error) {
         if (isDuplicateKey(error)) throw emailTaken()
         throw error
       }
     },
 
-    /**
-     * Sets the role and ends every session the user has (API.md §4: a role change revokes the
-     * user's tokens), in one statement. Refuses to demote the last admin.
-     */
-    async changeRole (id: number, role: Role, at: Date): Promise<void> {
-      const update = (tx: Database) => tx.update(users)
-        .set({ role, tokens_valid_after: at, kept_session_id: null, updated_at: sql`CURRENT_TIMESTAMP(3)` })
-        .where(and(eq(users.id, id), ne(users.role, role)))
-      if (role === 'admin') await update(db)
-      else await unlessLastAdmin(id, update)
-    },
-
     /** Deletes the user (their boards go by ON DELETE CASCADE). Refuses to delete the last admin. */
     async delete (id: number): Promise<void> {
-      await unlessLastAdmin(id, (tx) => tx.delete(users).where(eq(users.id, id)))
+      await db.transaction(async (tx) => {
+        await refuseIfLastAdmin(tx as unknown as Database, id)
+        await tx.delete(users).where(eq(users.id, id))
+      })
     },
 
     /**

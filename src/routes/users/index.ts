@@ -19,7 +19,7 @@ const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'List users (admin)',
       description: 'Keyset pagination by id: follow `next_cursor` until it is null.',
       querystring: PageQuery,
-      response: { 200: ref(UserPageSchema), 403: ref(ErrorSchema) },
+      response: { 200: ref(UserPageSchema, 'A page of users, by id'), 403: ref(ErrorSchema) },
     },
   }, async (request) => {
     requireAdmin(authOf(request))
@@ -35,7 +35,7 @@ const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
       operationId: 'createUser',
       summary: 'Create a user with any role (admin)',
       body: CreateUserBody,
-      response: { 201: ref(UserSchema), 403: ref(ErrorSchema), 409: ref(ErrorSchema) },
+      response: { 201: ref(UserSchema, 'The new user; `Location` is its URL'), 403: ref(ErrorSchema), 409: ref(ErrorSchema) },
     },
   }, async (request, reply) => {
     requireAdmin(authOf(request))
@@ -52,7 +52,7 @@ const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'Read a user (self or admin)',
       description: 'A non-admin asking for another user gets 403 whether or not that user exists.',
       params: IdParams,
-      response: { 200: ref(UserSchema), ...forbiddenOrMissing },
+      response: { 200: ref(UserSchema, 'The user'), ...forbiddenOrMissing },
     },
   }, async (request) => {
     requireSelfOrAdmin(authOf(request), request.params.id)
@@ -71,18 +71,17 @@ const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
         'themself (409 `last_admin`).',
       params: IdParams,
       body: UpdateUserBody,
-      response: { 200: ref(UserSchema), 401: ref(ErrorSchema), ...forbiddenOrMissing, 409: ref(ErrorSchema) },
+      response: { 200: ref(UserSchema, 'The user as changed'), 401: ref(ErrorSchema), ...forbiddenOrMissing, 409: ref(ErrorSchema) },
     },
   }, async (request) => {
     const auth = authOf(request)
     const { id } = request.params
-    const { role, ...profile } = request.body
+    const changes = request.body
     requireSelfOrAdmin(auth, id)
-    if (role !== undefined && !isAdmin(auth)) throw new AppError(403, 'forbidden', 'Only an admin may change a role')
-    if (profile.email !== undefined && id === auth.userId) requireFreshToken(auth)
+    if (changes.role !== undefined && !isAdmin(auth)) throw new AppError(403, 'forbidden', 'Only an admin may change a role')
+    if (changes.email !== undefined && id === auth.userId) requireFreshToken(auth)
     if (!await repos.users.exists(id)) notFound('User')
-    await repos.users.updateProfile(id, profile)
-    if (role !== undefined) await repos.users.changeRole(id, role, new Date())
+    await repos.users.update(id, changes, new Date())
     return (await repos.users.findById(id)) ?? notFound('User')
   })
 
@@ -152,7 +151,7 @@ const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
       description: 'The same as `GET /boards?author_id=:id`, but 404 when the user does not exist.',
       params: IdParams,
       querystring: PageQuery,
-      response: { 200: ref(BoardPageSchema), 404: ref(ErrorSchema) },
+      response: { 200: ref(BoardPageSchema, 'A page of the user\'s boards, newest first'), 404: ref(ErrorSchema) },
     },
   }, async (request) => {
     if (!await repos.users.exists(request.params.id)) notFound('User')
