@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto'
+import { STATUS_CODES } from 'node:http'
+import type { Duplex } from 'node:stream'
 import Fastify from 'fastify'
 import { AjvCompiler, type ValidatorFactory } from '@fastify/ajv-compiler'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
@@ -12,6 +14,8 @@ import dbPlugin from './plugins/db.js'
 import authPlugin from './plugins/auth/index.js'
 import docsPlugin from './plugins/docs.js'
 import healthPlugin from './plugins/health.js'
+import { sendError, toErrorBody } from './plugins/errors.js'
+import { AppError, type ErrorCode } from './errors.js'
 import authRoutes from './routes/auth/index.js'
 import userRoutes from './routes/users/index.js'
 import boardRoutes from './routes/boards/index.js'
@@ -35,6 +39,33 @@ function buildValidator (externalSchemas: unknown, options?: object) {
   return (route: { httpPart?: string }) => (route.httpPart === 'body' ? strict : coercing)(route as never)
 }
 
+const DECIMAL_INTEGER = /^(0|-?[1-9]\d{0,15})$/
+
+function rejectLooseIntegers (part: string, schema: unknown, values: unknown) {
+  const properties = (schema as { properties?: Record<string, { type?: string }> } | undefined)?.properties
+  if (!properties || !values) return
+  for (const [name, property] of Object.entries(properties)) {
+    const value = (values as Record<string, unknown>)[name]
+    if (property.type === 'integer' && typeof value === 'string' && !DECIMAL_INTEGER.test(value)) {
+      throw new AppError(400, 'validation_error', `Invalid ${part}: /${name} must be an integer`, [{ path: `/${name}`, message: 'must be an integer' }])
+    }
+  }
+}
+
+/**
+ * Malformed HTTP that never becomes a request (e.g. 16 KiB of headers): Node's parser rejects
+ * it before Fastify, so the answer is written to the socket here, still in our error shape.
+ */
+function answerClientError (error: NodeJS.ErrnoException, socket: Duplex) {
+  if (!socket.writable) return socket.destroy()
+  const [status, code]: [number, ErrorCode] = error.code === 'HPE_HEADER_OVERFLOW'
+    ? [431, 'payload_too_large']
+    : [400, 'validation_error']
+  const body = JSON.stringify({ statusCode: status, error: STATUS_CODES[status], code, message: 'The request could not be parsed as HTTP' })
+  socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json; charset=utf-8\r\n` +
+    `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`)
+}
+
 /** The one factory: the server, the tests, the CLIs and the OpenAPI export all build the app here. */
 export async function buildApp (config: Config) {
   const app = Fastify({
@@ -52,13 +83,30 @@ export async function buildApp (config: Config) {
       return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID()
     },
     requestIdHeader: false,
+    return503OnClosing: false,
     trustProxy: config.TRUST_PROXY,
     bodyLimit: 64 * 1024,
+    clientErrorHandler: answerClientError,
+    // The router answers a bad URL before any hook or error handler runs: give it our shape.
+    frameworkErrors: (error, request, reply) => {
+      reply.header('x-request-id', request.id)
+      return sendError(request, reply, toErrorBody(error))
+    },
     // The published types describe the compiler as taking a schema; at run time it takes the route.
     schemaController: { compilersFactory: { buildValidator: buildValidator as unknown as ValidatorFactory } },
   }).withTypeProvider<TypeBoxTypeProvider>()
 
-  app.addHook('onRequest', async (request, reply) => { reply.header('x-request-id', request.id) })
+  // While closing (SIGTERM), requests that still arrive on open keep-alive connections get our
+  // 503 instead of Fastify's built-in one, which lacks `code`; in-flight requests finish.
+  let closing = false
+  app.addHook('preClose', async () => { closing = true })
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id)
+    if (closing) {
+      reply.header('connection', 'close')
+      throw new AppError(503, 'service_unavailable', 'The server is shutting down; retry shortly')
+    }
+  })
   // JSON only: without this, a text/plain body reaches validation as a string.
   app.removeContentTypeParser('text/plain')
   // An empty body is no body, even with Content-Type: application/json (many clients send the
@@ -70,6 +118,15 @@ export async function buildApp (config: Config) {
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
     if (body === '') done(null, undefined)
     else parseJson(request, body as string, done)
+  })
+
+  // Integers in the path and the query string must be written as plain decimal integers
+  // (API.md §1). Checked on the raw text, before Ajv's coercion, which reads "0x14", "+20",
+  // " 20" and "2e1" as 20, and "Infinity" as a number that passes `maximum`.
+  app.addHook('preValidation', async (request) => {
+    const schema = request.routeOptions.schema
+    rejectLooseIntegers('params', schema?.params, request.params)
+    rejectLooseIntegers('querystring', schema?.querystring, request.query)
   })
 
   await app.register(configPlugin, { config })

@@ -1,10 +1,10 @@
-// Driver error codes that mean "the database is not there right now", as opposed to a bad
-// query. drizzle wraps driver errors in DrizzleQueryError, with the mysql2 error on `cause`.
+// Driver error codes that mean "the database cannot serve this right now" (gone, overloaded,
+// or a transient lock conflict), as opposed to a bad query: the client may retry. drizzle wraps driver errors in DrizzleQueryError, with the mysql2 error on `cause`.
 const UNAVAILABLE_CODES = new Set([
   'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN',
-  'PROTOCOL_CONNECTION_LOST', 'PROTOCOL_SEQUENCE_TIMEOUT', 'POOL_CLOSED',
+  'PROTOCOL_CONNECTION_LOST', 'PROTOCOL_SEQUENCE_TIMEOUT', 'POOL_CLOSED', 'POOL_ACQUIRE_TIMEOUT',
   'ER_CON_COUNT_ERROR', 'ER_SERVER_SHUTDOWN', 'ER_ACCESS_DENIED_ERROR', 'ER_BAD_DB_ERROR',
-  'ER_LOCK_WAIT_TIMEOUT', 'ER_QUERY_TIMEOUT', 'ER_CONNECTION_KILLED',
+  'ER_LOCK_WAIT_TIMEOUT', 'ER_LOCK_DEADLOCK', 'ER_QUERY_TIMEOUT', 'ER_CONNECTION_KILLED',
 ])
 
 interface DriverError { code?: string, errno?: number, fatal?: boolean, cause?: unknown }

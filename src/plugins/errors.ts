@@ -15,6 +15,10 @@ const FASTIFY_CODES: Record<string, [number, ErrorCode]> = {
   FST_ERR_CTP_BODY_TOO_LARGE: [413, 'payload_too_large'],
   FST_ERR_CTP_INVALID_MEDIA_TYPE: [415, 'unsupported_media_type'],
   FST_ERR_CTP_INVALID_TYPE: [415, 'unsupported_media_type'],
+  // Raised by the router, before any hook: a badly escaped URL or a path parameter longer than
+  // any id could be.
+  FST_ERR_BAD_URL: [400, 'validation_error'],
+  FST_ERR_MAX_PARAM_LENGTH: [400, 'validation_error'],
 }
 
 const FALLBACK_CODES: Record<number, ErrorCode> = {
@@ -56,7 +60,7 @@ export function toErrorBody (error: FastifyError | AppError | Error): ErrorBody 
   }
   const known = fastifyError.code ? FASTIFY_CODES[fastifyError.code] : undefined
   if (known) return body(known[0], known[1], fastifyError.message)
-  if (isDatabaseUnavailable(error)) return body(503, 'service_unavailable', 'The database is not reachable; try again shortly')
+  if (isDatabaseUnavailable(error)) return body(503, 'service_unavailable', 'The database is unavailable; try again shortly')
   // secure-json-parse refuses __proto__/constructor keys with a SyntaxError the parser marks 400.
   if (error instanceof SyntaxError && fastifyError.statusCode === 400) return body(400, 'malformed_json', 'The body is not acceptable JSON')
   const status = fastifyError.statusCode

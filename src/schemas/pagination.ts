@@ -3,7 +3,8 @@ import { AppError } from '../errors.js'
 
 // Keyset pagination: a cursor is the last id of the previous page, wrapped so that clients
 // treat it as opaque (and we may change what is inside without breaking them).
-const CURSOR = /^v1:([1-9]\d{0,15})$/
+// At most 15 digits: every such id is a safe JavaScript integer.
+const CURSOR = /^v1:([1-9]\d{0,14})$/
 
 export const DEFAULT_LIMIT = 20
 export const Limit = Type.Integer({ minimum: 1, maximum: 100, default: DEFAULT_LIMIT, description: 'Page size, 1–100' })
