@@ -69,7 +69,7 @@ t.test('the README walkthrough works as written', async (t) => {
   const database = `boardkit_t_readme_${randomBytes(4).toString('hex')}`
   const port = await freePort()
   const url = `http://127.0.0.1:${port}`
-  const child = spawn(`${REPO_ROOT}node_modules/.bin/tsx`, ['src/server.ts'], {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
     cwd: REPO_ROOT,
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', PORT: String(port), DATABASE_URL: `${SERVER_URL}/${database}`, LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'pipe', 'pipe'],

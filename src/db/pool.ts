@@ -1,4 +1,4 @@
-import { createPool, type Pool, type PoolOptions } from 'mysql2/promise'
+import { createPool, type Pool, type PoolConnection, type PoolOptions } from 'mysql2/promise'
 import type { Config } from '../config.js'
 
 /** Connection options shared by the request pool and the start-up connection. */
@@ -15,29 +15,51 @@ export function connectionOptions (config: Config): PoolOptions {
 }
 
 type QueryTarget = Pick<Pool, 'query' | 'execute'>
+type Run = (...args: unknown[]) => Promise<unknown>
 interface CallbackConnection { query (sql: string, callback: (error: Error | null) => void): void }
 
 /**
- * mysql2 has no pool-wide query timeout, and drizzle passes none. Without one, a query sent
- * just before the network to the database is cut waits for TCP to give up (minutes). This
- * adds `timeout` to every query of the pool and of the connections it hands out (transactions);
- * mysql2 then fails the query with PROTOCOL_SEQUENCE_TIMEOUT and drops the connection.
+ * mysql2 has no query timeout for a whole pool, and drizzle passes none: a query sent just before
+ * the network to the database is cut would wait for TCP to give up (minutes). This adds
+ * `timeout` to every query; mysql2 then fails it with PROTOCOL_SEQUENCE_TIMEOUT and drops the
+ * connection.
  */
 function withQueryTimeout<T extends QueryTarget> (target: T, timeout: number): T {
   const addTimeout = (options: unknown) =>
     typeof options === 'string' ? { sql: options, timeout } : { timeout, ...(options as object) }
   return new Proxy(target, {
-    get (object, property, receiver) {
+    get (object, property) {
+      const value = Reflect.get(object, property)
       if (property === 'query' || property === 'execute') {
-        return (options: unknown, ...rest: unknown[]) =>
-          (object[property] as (...args: unknown[]) => unknown).call(object, addTimeout(options), ...rest)
+        return (options: unknown, ...rest: unknown[]) => (value as Run).call(object, addTimeout(options), ...rest)
       }
-      if (property === 'getConnection') {
-        return async () => withQueryTimeout(await (object as unknown as Pool).getConnection(), timeout)
-      }
-      const value = Reflect.get(object, property, receiver)
       return typeof value === 'function' ? value.bind(object) : value
     },
+  })
+}
+
+/**
+ * mysql2 also queues requests for a connection without a deadline. While the database is away,
+ * each queued request would wait for the ones before it to fail their own connect timeout, so
+ * the 50th of 50 concurrent requests got its 503 after five seconds. A request now gives up
+ * after `deadline`; a connection that arrives later goes straight back to the pool, unused, so
+ * a request answered 503 never writes anything afterwards.
+ */
+function acquire (pool: Pool, deadline: number): Promise<PoolConnection> {
+  return new Promise((resolve, reject) => {
+    let late = false
+    const timer = setTimeout(() => {
+      late = true
+      reject(Object.assign(new Error('timed out waiting for a database connection'), { code: 'POOL_ACQUIRE_TIMEOUT' }))
+    }, deadline)
+    pool.getConnection().then((connection) => {
+      clearTimeout(timer)
+      if (late) connection.release()
+      else resolve(connection)
+    }, (error: unknown) => {
+      clearTimeout(timer)
+      if (!late) reject(error)
+    })
   })
 }
 
@@ -54,5 +76,23 @@ export function createDatabasePool (config: Config): Pool {
   pool.on('connection', (connection) => {
     (connection as unknown as CallbackConnection).query("SET time_zone = '+00:00'", () => {})
   })
-  return withQueryTimeout(pool, config.DB_QUERY_TIMEOUT)
+
+  const checkout = async () => withQueryTimeout(await acquire(pool, config.DB_CONNECT_TIMEOUT), config.DB_QUERY_TIMEOUT)
+  // pool.query()/execute() and transactions (getConnection) all go through checkout().
+  const runOnConnection = (method: 'query' | 'execute') => async (...args: unknown[]) => {
+    const connection = await checkout()
+    try {
+      return await (connection[method] as Run)(...args)
+    } finally {
+      connection.release()
+    }
+  }
+  return new Proxy(pool, {
+    get (object, property) {
+      if (property === 'query' || property === 'execute') return runOnConnection(property)
+      if (property === 'getConnection') return checkout
+      const value = Reflect.get(object, property)
+      return typeof value === 'function' ? value.bind(object) : value
+    },
+  })
 }

@@ -160,7 +160,7 @@ interface Started {
 }
 
 function startServer (env: Record<string, string>): Started {
-  const child = spawn(`${REPO_ROOT}node_modules/.bin/tsx`, ['src/server.ts'], {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
     cwd: REPO_ROOT,
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
