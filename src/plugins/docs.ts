@@ -21,18 +21,40 @@ const DESCRIPTION = [
   '**Errors** always have the shape of the `Error` schema; `code` is stable, `message` is not.',
 ].join('\n\n')
 
+const retryAfter = { 'retry-after': { type: 'integer', description: 'Seconds to wait before trying again' } }
+
+/** What each error status means in this API, and the headers it carries. */
+const ERROR_RESPONSES: Record<string, { description: string, headers?: object }> = {
+  400: { description: 'Invalid input: `validation_error` (with `details`) or `malformed_json`' },
+  401: {
+    description: 'No usable token: `authorization_required`, `token_invalid`, `token_expired`, `token_revoked`, ' +
+      '`wrong_token_type`, `fresh_token_required` or `invalid_credentials`',
+    headers: { 'www-authenticate': { type: 'string', description: 'RFC 6750: `Bearer realm="boardkit"`, with `error="invalid_token"` when a token was sent' } },
+  },
+  403: { description: '`forbidden`: the caller may not do this' },
+  404: { description: '`not_found`' },
+  409: { description: 'Conflict: `email_taken` or `last_admin`' },
+  429: { description: '`rate_limited`: too many requests from this address, or too many failed logins for this account', headers: retryAfter },
+  503: { description: '`service_unavailable`: the database is unreachable; the API recovers by itself', headers: retryAfter },
+}
+
 /** Shared schemas, the OpenAPI document, Swagger UI (local assets) and /openapi.{json,yaml}. */
 export default fp(async (app) => {
   for (const schema of sharedSchemas) app.addSchema(schema)
 
-  // Document the error responses every route can give, so no route has to repeat them.
+  // Document the error responses every route can give, so no route has to repeat them, and
+  // say for each what it means and which headers come with it.
   app.addHook('onRoute', (route) => {
     if (!route.schema || route.schema.hide) return
-    const response = { ...(route.schema.response as Record<string, unknown>) }
+    const response = { ...(route.schema.response as Record<string, { $ref?: string, description?: string, headers?: object }>) }
     if (route.schema.body || route.schema.querystring || route.schema.params) response[400] ??= ref(ErrorSchema)
     // Per-IP limits may apply to every route (API.md §6), whatever this instance's settings.
     response[429] ??= ref(ErrorSchema)
     if (route.config?.usesDatabase !== false) response[503] ??= ref(ErrorSchema)
+    for (const [status, schema] of Object.entries(response)) {
+      if (schema.$ref === ErrorSchema.$id && !schema.description) response[status] = { ...schema, ...ERROR_RESPONSES[status] }
+      if (status === '201') response[status] = { ...schema, headers: { location: { type: 'string', description: 'URL of the new resource' } } }
+    }
     route.schema = { ...route.schema, response }
   })
 

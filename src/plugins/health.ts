@@ -2,7 +2,7 @@ import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typ
 import { ref, ErrorSchema } from '../schemas/shared.js'
 import { AppError } from '../errors.js'
 
-const Status = Type.Object({ status: Type.Literal('ok') }, { additionalProperties: false })
+const Status = Type.Object({ status: Type.Literal('ok') }, { additionalProperties: false, description: 'Up' })
 
 // Not wrapped in fastify-plugin: these routes need nothing from, and give nothing to, the rest.
 const health: FastifyPluginAsyncTypebox = async (app) => {

@@ -3,8 +3,12 @@ import { Type, type Static, type TSchema } from '@sinclair/typebox'
 // Shared shapes, each added once with app.addSchema and referenced by $id, so the OpenAPI
 // document has one named component instead of inlined copies.
 
-/** A `$ref` to a registered schema that keeps the static type (TypeBox 0.34 deprecated Type.Ref(schema)). */
-export const ref = <T extends TSchema>(schema: T) => Type.Unsafe<Static<T>>(Type.Ref(schema.$id!))
+/**
+ * A `$ref` to a registered schema that keeps the static type (TypeBox 0.34 deprecated
+ * Type.Ref(schema)). As a response, `description` becomes the response's description.
+ */
+export const ref = <T extends TSchema>(schema: T, description?: string) =>
+  Type.Unsafe<Static<T>>({ ...Type.Ref(schema.$id!), ...(description && { description }) })
 
 /** A string enum as `{type: string, enum: [...]}`: plain JSON Schema, readable in OpenAPI. */
 export const StringEnum = <T extends string[]>(values: [...T], options: Record<string, unknown> = {}) =>

@@ -28,7 +28,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'Create an account',
       description: 'The new user has the role `user`. Log in afterwards to get tokens.',
       body: RegisterBody,
-      response: { 201: ref(UserSchema), 409: ref(ErrorSchema) },
+      response: { 201: ref(UserSchema, 'The new user; `Location` is its URL'), 409: ref(ErrorSchema) },
     },
   }, async (request, reply) => {
     const { email, name, password } = request.body
@@ -47,7 +47,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
         'After `LOGIN_MAX_FAILURES` failed logins for one email within `LOGIN_LOCKOUT_WINDOW`, logins for that email get 429 ' +
         '`rate_limited` with `Retry-After` until the window has passed, from any address; a successful login resets the count.',
       body: LoginBody,
-      response: { 200: ref(TokenPairSchema), 401: ref(ErrorSchema), 429: ref(ErrorSchema) },
+      response: { 200: ref(TokenPairSchema, 'A new session: fresh access token, refresh token and the user'), 401: ref(ErrorSchema), 429: ref(ErrorSchema) },
     },
   }, async (request) => {
     const { email, password } = request.body
@@ -81,7 +81,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
         'more than the reuse grace period after it was spent is treated as theft: the whole session is revoked.',
       security: [{ bearerAuth: [] }, {}],
       body: RefreshBody,
-      response: { 200: ref(TokenPairSchema), 401: ref(ErrorSchema) },
+      response: { 200: ref(TokenPairSchema, 'A new pair of the same session; the presented refresh token is spent'), 401: ref(ErrorSchema) },
     },
   }, async (request) => {
     const token = tokens.verify(request.body?.refresh_token ?? bearerToken(request), 'refresh')
@@ -114,7 +114,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'Revoke this session, the others, or all',
       description: 'Takes effect on the very next request, on every instance. Logging in again afterwards works.',
       querystring: LogoutQuery,
-      response: { 204: { type: 'null', description: 'Revoked' } },
+      response: { 204: { type: 'null', description: 'Revoked: the tokens are dead on the next request' } },
     },
   }, async (request, reply) => {
     const auth = authOf(request)
@@ -139,7 +139,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
       tags: ['auth'],
       operationId: 'getMe',
       summary: 'The current user',
-      response: { 200: ref(UserSchema) },
+      response: { 200: ref(UserSchema, 'The user the access token belongs to') },
     },
   }, async (request) => {
     const user = await repos.users.findById(authOf(request).userId)

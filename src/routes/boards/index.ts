@@ -33,7 +33,7 @@ const boardRoutes: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'List boards, newest first',
       description: 'Keyset pagination: follow `next_cursor` until it is null. Pages stay stable while boards are added.',
       querystring: ListBoardsQuery,
-      response: { 200: ref(BoardPageSchema) },
+      response: { 200: ref(BoardPageSchema, 'A page of boards, newest first') },
     },
   }, async (request) => listBoards(repos, request.query))
 
@@ -45,7 +45,7 @@ const boardRoutes: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'Create a board',
       description: 'The author is the caller; a `user_id` or `author` in the body is a 400.',
       body: CreateBoardBody,
-      response: { 201: ref(BoardSchema) },
+      response: { 201: ref(BoardSchema, 'The new board; `Location` is its URL') },
     },
   }, async (request, reply) => {
     const board = await repos.boards.create({ ...request.body, user_id: authOf(request).userId })
@@ -59,7 +59,7 @@ const boardRoutes: FastifyPluginAsyncTypebox = async (app) => {
       operationId: 'getBoard',
       summary: 'Read a board',
       params: IdParams,
-      response: { 200: ref(BoardSchema), 404: ref(ErrorSchema) },
+      response: { 200: ref(BoardSchema, 'The board'), 404: ref(ErrorSchema) },
     },
   }, async (request) => (await repos.boards.findById(request.params.id)) ?? notFound('Board'))
 
@@ -72,7 +72,7 @@ const boardRoutes: FastifyPluginAsyncTypebox = async (app) => {
       description: 'Only its author or an admin.',
       params: IdParams,
       body: ReplaceBoardBody,
-      response: { 200: ref(BoardSchema), ...errors },
+      response: { 200: ref(BoardSchema, 'The board as changed'), ...errors },
     },
   }, async (request) => {
     await requireAuthorOrAdmin(authOf(request), request.params.id)
@@ -88,7 +88,7 @@ const boardRoutes: FastifyPluginAsyncTypebox = async (app) => {
       description: 'Only its author or an admin.',
       params: IdParams,
       body: UpdateBoardBody,
-      response: { 200: ref(BoardSchema), ...errors },
+      response: { 200: ref(BoardSchema, 'The board as changed'), ...errors },
     },
   }, async (request) => {
     await requireAuthorOrAdmin(authOf(request), request.params.id)
