@@ -14,6 +14,7 @@ import dbPlugin from './plugins/db.js'
 import authPlugin from './plugins/auth/index.js'
 import docsPlugin from './plugins/docs.js'
 import healthPlugin from './plugins/health.js'
+import demoPlugin from './plugins/demo.js'
 import { sendError, toErrorBody } from './plugins/errors.js'
 import { AppError, type ErrorCode } from './errors.js'
 import authRoutes from './routes/auth/index.js'
@@ -141,6 +142,7 @@ export async function buildApp (config: Config) {
   await app.register(authRoutes)
   await app.register(userRoutes)
   await app.register(boardRoutes)
+  await app.register(demoPlugin)
   return app
 }
 
