@@ -94,16 +94,17 @@ async function main () {
         setupRequest: (request) => ({ ...request, body: JSON.stringify({ email: `user${1 + Math.floor(Math.random() * USERS)}@bench.test`, password: 'bench-password' }) }),
       }],
     }, rows)
-    // Each connection follows its own session: every refresh spends the token it was given.
+    // Every refresh spends its token and returns the next one of the same session. autocannon
+    // clears a connection's context after each pass through its requests, so the live refresh
+    // tokens wait in a shared queue: one session per connection, logged in before the run.
+    const refreshTokens: string[] = []
+    for (let i = 0; i < CONNECTIONS; i++) refreshTokens.push((await login(api.url, `user${2 + i}@bench.test`)).refresh_token)
     await measure(api, 'POST /refresh', {
-      url: api.url, method: 'POST',
+      url: `${api.url}/refresh`, method: 'POST',
       requests: [{
         method: 'POST',
-        path: '/refresh',
-        setupRequest: (request, context: { refresh?: string }) => context.refresh
-          ? { ...request, headers: { ...request.headers, authorization: `Bearer ${context.refresh}` } }
-          : { ...request, method: 'POST', path: '/login', headers: { ...request.headers, ...JSON_BODY }, body: JSON.stringify({ email: `user${2 + Math.floor(Math.random() * (USERS - 1))}@bench.test`, password: 'bench-password' }) },
-        onResponse: (status, body, context: { refresh?: string }) => { if (status === 200) context.refresh = JSON.parse(body).refresh_token },
+        setupRequest: (request) => ({ ...request, headers: { ...request.headers, authorization: `Bearer ${refreshTokens.shift()}` } }),
+        onResponse: (status, body) => { if (status === 200) refreshTokens.push(JSON.parse(body).refresh_token) },
       }],
     }, rows)
 

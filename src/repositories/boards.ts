@@ -21,45 +21,61 @@ export interface BoardQuery {
 }
 
 export function createBoardsRepository (db: Database) {
-  const selectBoards = () => db.select(boardColumns).from(boards).innerJoin(users, eq(users.id, boards.user_id))
+  // The statements on the request path are prepared once: building a drizzle query costs more
+  // CPU than the round trip it describes (a quarter of a read's time in npm run bench).
+  const byId = db.select(boardColumns).from(boards).innerJoin(users, eq(users.id, boards.user_id))
+    .where(eq(boards.id, sql.placeholder('id'))).prepare()
+  const authorOf = db.select({ userId: boards.user_id }).from(boards).where(eq(boards.id, sql.placeholder('id'))).prepare()
+  const insert = db.insert(boards).values({
+    title: sql.placeholder('title'),
+    content: sql.placeholder('content'),
+    user_id: sql.placeholder('user_id'),
+  }).prepare()
+
+  /**
+   * A page, newest first. The page is cut from `boards` alone in a derived table (primary key,
+   * or (user_id, id) for one author) and only then joined to its authors: joined directly,
+   * MariaDB drives the join from `users` and sorts every board, which took seconds at 100 000
+   * boards. One prepared statement per combination of filters.
+   */
+  function pageStatement (withCursor: boolean, withAuthor: boolean) {
+    const conditions: SQL[] = []
+    if (withCursor) conditions.push(lt(boards.id, sql.placeholder('beforeId')))
+    if (withAuthor) conditions.push(eq(boards.user_id, sql.placeholder('authorId')))
+    const page = db.select().from(boards).where(and(...conditions)).orderBy(desc(boards.id)).limit(sql.placeholder('limit')).as('page')
+    return db.select({
+      id: page.id,
+      title: page.title,
+      content: page.content,
+      author: { id: users.id, name: users.name },
+      created_at: page.created_at,
+      updated_at: page.updated_at,
+    }).from(page).innerJoin(users, eq(users.id, page.user_id)).orderBy(desc(page.id)).prepare()
+  }
+  const pages = [[pageStatement(false, false), pageStatement(false, true)], [pageStatement(true, false), pageStatement(true, true)]] as const
 
   async function findById (id: number): Promise<Board | null> {
-    const [row] = await selectBoards().where(eq(boards.id, id))
+    const [row] = await byId.execute({ id })
     return row ?? null
   }
 
   return {
     findById,
 
-    /**
-     * Newest first; `limit + 1` rows so the caller knows whether a next page exists. The page is
-     * cut from `boards` alone in a derived table (primary key, or (user_id, id) for one author)
-     * and only then joined to its authors: joined directly, MariaDB drives the join from
-     * `users` and sorts every board, which took seconds at 100 000 boards.
-     */
+    /** Newest first; `limit + 1` rows so the caller knows whether a next page exists. */
     async list ({ limit, beforeId, authorId }: BoardQuery): Promise<Board[]> {
-      const conditions: SQL[] = []
-      if (beforeId !== undefined) conditions.push(lt(boards.id, beforeId))
-      if (authorId !== undefined) conditions.push(eq(boards.user_id, authorId))
-      const page = db.select().from(boards).where(and(...conditions)).orderBy(desc(boards.id)).limit(limit + 1).as('page')
-      return db.select({
-        id: page.id,
-        title: page.title,
-        content: page.content,
-        author: { id: users.id, name: users.name },
-        created_at: page.created_at,
-        updated_at: page.updated_at,
-      }).from(page).innerJoin(users, eq(users.id, page.user_id)).orderBy(desc(page.id))
+      const statement = pages[beforeId === undefined ? 0 : 1][authorId === undefined ? 0 : 1]
+      return statement.execute({ limit: limit + 1, beforeId, authorId })
     },
 
     /** The author's id, for the ownership check; null when the board does not exist. */
     async findAuthorId (id: number): Promise<number | null> {
-      const [row] = await db.select({ userId: boards.user_id }).from(boards).where(eq(boards.id, id))
+      const [row] = await authorOf.execute({ id })
       return row?.userId ?? null
     },
 
     async create (board: { title: string, content: string, user_id: number }): Promise<Board> {
-      const [result] = await db.insert(boards).values(board)
+      const [result] = await insert.execute(board)
       return (await findById(result.insertId))!
     },
 
