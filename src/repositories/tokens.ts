@@ -2,6 +2,7 @@ import { eq, lt, sql } from 'drizzle-orm'
 import { tokenBlocklist, users } from '../../drizzle/schema.js'
 import { isDuplicateKey } from '../db/errors.js'
 import type { Database } from '../db/database.js'
+import type { User } from '../schemas/shared.js'
 
 export type BlocklistKind = 'access' | 'refresh' | 'session'
 
@@ -14,7 +15,8 @@ export interface BlocklistEntry {
 
 /** Everything the per-request token check needs, from one round trip. Null: the user is gone. */
 export interface TokenState {
-  role: 'user' | 'admin'
+  /** The user as they are now (the role for authorization comes from here, not the token). */
+  user: User
   tokensValidAfter: Date | null
   keptSessionId: string | null
   /** When this token's jti was blocklisted (for a refresh token: when it was rotated). */
@@ -26,7 +28,7 @@ export function createTokensRepository (db: Database) {
   // One statement, three primary-key probes: the user row and two blocklist lookups. This runs
   // on every authenticated request, so it is a prepared statement.
   const tokenState = db.select({
-    role: users.role,
+    user: { id: users.id, email: users.email, name: users.name, role: users.role, created_at: users.created_at, updated_at: users.updated_at },
     tokensValidAfter: users.tokens_valid_after,
     keptSessionId: users.kept_session_id,
     tokenRevokedAt: sql<Date | null>`(select ${tokenBlocklist.created_at} from ${tokenBlocklist} where ${tokenBlocklist.jti} = ${sql.placeholder('jti')})`.mapWith(tokenBlocklist.created_at),

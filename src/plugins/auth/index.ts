@@ -2,7 +2,7 @@ import fp from 'fastify-plugin'
 import fastifyJwt from '@fastify/jwt'
 import type { FastifyRequest } from 'fastify'
 import { AppError } from '../../errors.js'
-import { ref, ErrorSchema } from '../../schemas/shared.js'
+import { ref, ErrorSchema, type User } from '../../schemas/shared.js'
 import { createPasswordHasher, type PasswordHasher } from './passwords.js'
 import { createTokenService, revocationReason, type Role, type TokenService } from './tokens.js'
 
@@ -11,6 +11,8 @@ export interface AuthContext {
   userId: number
   /** The current role from the database, not the token's `role` claim. */
   role: Role
+  /** The user's row, read in the same query as the revocation check. */
+  user: User
   sid: string
   jti: string
   fresh: boolean
@@ -75,7 +77,7 @@ export default fp(async (app) => {
     const state = await app.repos.tokens.findTokenState(token.userId, token.jti, token.sid)
     const reason = revocationReason(token, state)
     if (reason || !state) throw new AppError(401, 'token_revoked', reason ?? 'The token has been revoked')
-    request.auth = { userId: token.userId, role: state.role, sid: token.sid, jti: token.jti, fresh: token.fresh, expiresAt: token.expiresAt }
+    request.auth = { userId: token.userId, role: state.user.role, user: state.user, sid: token.sid, jti: token.jti, fresh: token.fresh, expiresAt: token.expiresAt }
   }
 
   // A route says `config: { auth: true }`; the guard, the security requirement and the 401

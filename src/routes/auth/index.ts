@@ -101,9 +101,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
     if (!await repos.tokens.claimRotation({ jti: token.jti, user_id: token.userId, expires_at: token.expiresAt })) {
       throw new AppError(401, 'token_revoked', 'The refresh token has already been used')
     }
-    const user = await repos.users.findById(token.userId)
-    if (!user) throw new AppError(401, 'token_revoked', 'The user no longer exists')
-    return { ...tokens.issuePair(user, token.sid, false), user }
+    return { ...tokens.issuePair(state.user, token.sid, false), user: state.user }
   })
 
   app.post('/logout', {
@@ -141,11 +139,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'The current user',
       response: { 200: ref(UserSchema, 'The user the access token belongs to') },
     },
-  }, async (request) => {
-    const user = await repos.users.findById(authOf(request).userId)
-    if (!user) throw new AppError(401, 'token_revoked', 'The user no longer exists')
-    return user
-  })
+  }, async (request) => authOf(request).user)
 }
 
 export default authRoutes
