@@ -39,9 +39,11 @@ function run (options: Options): Promise<Result> {
   })
 }
 
-async function measure (api: RunningApi, scenario: string, options: Options, rows: Row[]) {
+async function measure (api: RunningApi, scenario: string, options: Options, rows: Row[], prepare = async () => {}) {
   // Warm-up: JIT, pool connections, caches.
+  await prepare()
   await run({ ...options, duration: 2 })
+  await prepare()
   await api.metrics()
   const result = await run(options)
   const metrics = await api.metrics()
@@ -96,9 +98,13 @@ async function main () {
     }, rows)
     // Every refresh spends its token and returns the next one of the same session. autocannon
     // clears a connection's context after each pass through its requests, so the live refresh
-    // tokens wait in a shared queue: one session per connection, logged in before the run.
+    // tokens wait in a shared queue, filled with fresh sessions before each run (a run that
+    // stops drops the answers in flight, and their tokens with them).
     const refreshTokens: string[] = []
-    for (let i = 0; i < CONNECTIONS; i++) refreshTokens.push((await login(api.url, `user${2 + i}@bench.test`)).refresh_token)
+    const freshSessions = async () => {
+      const sessions = await Promise.all(Array.from({ length: CONNECTIONS * 2 }, (_, i) => login(api.url, `user${2 + i}@bench.test`)))
+      refreshTokens.splice(0, refreshTokens.length, ...sessions.map((session) => session.refresh_token))
+    }
     await measure(api, 'POST /refresh', {
       url: `${api.url}/refresh`, method: 'POST',
       requests: [{
@@ -106,7 +112,7 @@ async function main () {
         setupRequest: (request) => ({ ...request, headers: { ...request.headers, authorization: `Bearer ${refreshTokens.shift()}` } }),
         onResponse: (status, body) => { if (status === 200) refreshTokens.push(JSON.parse(body).refresh_token) },
       }],
-    }, rows)
+    }, rows, freshSessions)
 
     if (args.scale) await scaleCheck(api, auth, rows)
     const metrics = await api.metrics()
