@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto'
+import { createServer } from 'node:net'
+import type { LightMyRequestResponse } from 'fastify'
 import { createConnection } from 'mysql2/promise'
 import type { Test } from 'tap'
 import { buildApp, type App } from '../src/app.js'
@@ -79,4 +81,25 @@ export async function login (app: App, email: string, password: string): Promise
 /** The decoded payload of a JWT, without verifying it. */
 export function decodeJwt (token: string): Record<string, unknown> {
   return JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString())
+}
+
+/** A TCP port on 127.0.0.1 that nothing listens on now (taken, then released). */
+export async function freePort (): Promise<number> {
+  const server = createServer()
+  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(0, '127.0.0.1', resolve))
+  const address = server.address()
+  if (!address || typeof address === 'string') throw new Error('no port')
+  await new Promise<void>((resolve) => server.close(() => resolve()))
+  return address.port
+}
+
+/** A 401 in the API.md §1 error shape, with the given code and the RFC 6750 challenge. */
+export function assertUnauthorized (t: Test, response: LightMyRequestResponse, code: string, what: string) {
+  t.equal(response.statusCode, 401, `${what}: 401`)
+  const body = response.json()
+  t.equal(body.code, code, `${what}: ${code}`)
+  t.same(Object.keys(body).sort(), ['code', 'error', 'message', 'statusCode'], `${what}: the error shape and nothing else`)
+  const challenge = String(response.headers['www-authenticate'] ?? '')
+  t.match(challenge, /^Bearer realm="boardkit"/, `${what}: WWW-Authenticate Bearer realm="boardkit"`)
+  if (code !== 'authorization_required') t.match(challenge, /error="invalid_token"/, `${what}: error="invalid_token" when a token was sent`)
 }

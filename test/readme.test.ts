@@ -1,11 +1,10 @@
 import { spawn, spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
-import { createServer } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { createConnection } from 'mysql2/promise'
 import t from 'tap'
-import { SERVER_URL } from './helper.js'
+import { freePort, SERVER_URL } from './helper.js'
 
 const REPO_ROOT = fileURLToPath(new URL('../', import.meta.url))
 const README_URL = 'http://127.0.0.1:3000'
@@ -51,14 +50,6 @@ function splitOutput (output: string): Array<unknown> {
     }
   }
   return parts
-}
-
-async function freePort (): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as { port: number }
-  await new Promise<void>((resolve) => server.close(() => resolve()))
-  return port
 }
 
 t.test('the README walkthrough works as written', async (t) => {

@@ -1,7 +1,7 @@
 import t, { type Test } from 'tap'
 import type { LightMyRequestResponse } from 'fastify'
 import type { App } from '../../src/app.js'
-import { bearer, build, decodeJwt, login, registerAndLogin, type Session } from '../helper.js'
+import { assertUnauthorized, bearer, build, decodeJwt, login, registerAndLogin, type Session } from '../helper.js'
 
 // API.md §3 (POST /logout ?scope=local|others|global): the revocation takes effect on the very
 // next request, for access and refresh tokens alike, and across instances (§2).
@@ -11,17 +11,6 @@ const logout = (app: App, token: string, scope?: string) =>
 const me = (app: App, token: string) => app.inject({ method: 'GET', url: '/me', headers: bearer(token) })
 const refresh = (app: App, token: string) => app.inject({ method: 'POST', url: '/refresh', headers: bearer(token) })
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
-
-/** A 401 in the §1 error shape, with the given code and the RFC 6750 challenge. */
-function assertUnauthorized (t: Test, response: LightMyRequestResponse, code: string, what: string) {
-  t.equal(response.statusCode, 401, `${what}: 401`)
-  const body = response.json()
-  t.equal(body.code, code, `${what}: ${code}`)
-  t.same(Object.keys(body).sort(), ['code', 'error', 'message', 'statusCode'], `${what}: the error shape and nothing else`)
-  const challenge = String(response.headers['www-authenticate'] ?? '')
-  t.match(challenge, /^Bearer realm="boardkit"/, `${what}: WWW-Authenticate Bearer realm="boardkit"`)
-  if (code !== 'authorization_required') t.match(challenge, /error="invalid_token"/, `${what}: error="invalid_token" when a token was sent`)
-}
 
 function assertNoContent (t: Test, response: LightMyRequestResponse, what: string) {
   t.equal(response.statusCode, 204, `${what}: 204`)

@@ -1,12 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { createServer } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { createConnection } from 'mysql2/promise'
 import t from 'tap'
 import { readFileSync } from 'node:fs'
 import { CONFIG_KEYS, ConfigError, EXAMPLE_JWT_SECRET, loadConfig, parseDuration } from '../../src/config.js'
-import { SERVER_URL } from '../helper.js'
+import { freePort, SERVER_URL } from '../helper.js'
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const GOOD_SECRET = 'a-production-secret-of-more-than-32-bytes!'
@@ -142,14 +141,6 @@ t.test('loadConfig', async (t) => {
 
 // ---------------------------------------------------------------------------------------------
 // The real process: `tsx src/server.ts`, with an environment built from scratch (PATH only).
-
-async function freePort (): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as { port: number }
-  await new Promise<void>((resolve) => server.close(() => resolve()))
-  return port
-}
 
 interface Started {
   child: ChildProcess

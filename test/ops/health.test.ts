@@ -1,17 +1,6 @@
-import { createServer } from 'node:net'
 import t, { type Test } from 'tap'
 import { buildApp } from '../../src/app.js'
-import { bearer, build, registerAndLogin, testConfig } from '../helper.js'
-
-/** A TCP port on 127.0.0.1 that nothing listens on (taken, then released). */
-async function closedPort (): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(0, '127.0.0.1', resolve))
-  const address = server.address()
-  if (!address || typeof address === 'string') throw new Error('no port')
-  await new Promise<void>((resolve) => server.close(() => resolve()))
-  return address.port
-}
+import { bearer, build, freePort, registerAndLogin, testConfig } from '../helper.js'
 
 const ERROR_KEYS = ['code', 'error', 'message', 'statusCode']
 
@@ -37,7 +26,7 @@ t.test('with the database unreachable (closed port)', async (t) => {
   const session = await registerAndLogin(healthy)
 
   // buildApp directly: the helper's build() would try to create the database.
-  const port = await closedPort()
+  const port = await freePort()
   const app = await buildApp(testConfig({ DATABASE_URL: `mysql://root@127.0.0.1:${port}/x` }))
   t.teardown(() => app.close())
   await app.ready()

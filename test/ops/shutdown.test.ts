@@ -1,11 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { once } from 'node:events'
-import { createServer } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { createConnection } from 'mysql2/promise'
 import t from 'tap'
-import { SERVER_URL } from '../helper.js'
+import { freePort, SERVER_URL } from '../helper.js'
 
 // Graceful shutdown of the real server (src/server.ts): SIGTERM in the middle of a burst of
 // writes. The process stops accepting, lets the requests in flight finish, closes the pool and
@@ -18,16 +17,6 @@ const CONCURRENCY = 20
 /** SIGTERM once this many requests have completed (and at least one of them was a 201). */
 const SIGTERM_AFTER = 60
 const ERROR_KEYS = ['code', 'error', 'message', 'statusCode']
-
-/** A TCP port on 127.0.0.1 that nothing listens on (taken, then released). */
-async function freePort (): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(0, '127.0.0.1', resolve))
-  const address = server.address()
-  if (!address || typeof address === 'string') throw new Error('no port')
-  await new Promise<void>((resolve) => server.close(() => resolve()))
-  return address.port
-}
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 

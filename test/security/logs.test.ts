@@ -1,10 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { createServer, type AddressInfo } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { createConnection } from 'mysql2/promise'
 import t from 'tap'
-import { SERVER_URL } from '../helper.js'
+import { freePort, SERVER_URL } from '../helper.js'
 
 // Nothing secret reaches the log: the real server (src/server.ts) runs as a child process at
 // LOG_LEVEL=trace, goes through register → login → me → refresh → logout and a failed login,
@@ -22,17 +21,6 @@ interface LogLine {
   req?: { method?: string, url?: string }
   res?: { statusCode?: number }
   [key: string]: unknown
-}
-
-async function freePort (): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.on('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as AddressInfo
-      server.close(() => resolve(port))
-    })
-  })
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
