@@ -36,7 +36,10 @@ function refreshTokens () {
   return refreshing
 }
 
-/** A call with the access token; on 401 token_expired, refresh once and try again. */
+/**
+ * A call with the access token; on 401 token_expired, refresh once and try again. When the
+ * session is over (revoked elsewhere, refresh refused) it signs out and resolves to null.
+ */
 async function api (method, path, body) {
   let result = await request(method, path, body, tokens.access_token)
   if (result.status === 401 && result.data.code === 'token_expired') {
@@ -44,13 +47,13 @@ async function api (method, path, body) {
       await refreshTokens()
     } catch (error) {
       signedOut(`Session ended: ${error.message}`)
-      throw error
+      return null
     }
     result = await request(method, path, body, tokens.access_token)
   }
   if (result.status === 401) {
     signedOut(result.data.message)
-    throw new Error(result.data.message)
+    return null
   }
   return result
 }
@@ -92,7 +95,9 @@ function boardItem (board) {
 
 async function loadBoards () {
   const query = nextCursor ? `?limit=10&cursor=${encodeURIComponent(nextCursor)}` : '?limit=10'
-  const { status, data } = await api('GET', `/boards${query}`)
+  const result = await api('GET', `/boards${query}`)
+  if (!result) return
+  const { status, data } = result
   if (status !== 200) return say(data.message, true)
   $('#boards').append(...data.items.map(boardItem))
   nextCursor = data.next_cursor
@@ -103,6 +108,8 @@ async function login (email, password) {
   const { status, data } = await request('POST', '/login', { email, password })
   if (status !== 200) return say(data.message, true)
   say('')
+  // Do not keep the password in the (hidden) form for the whole session.
+  $('#login-form').reset()
   await signedIn(data)
 }
 
@@ -123,7 +130,9 @@ $('#register').addEventListener('click', async () => {
 $('#board-form').addEventListener('submit', async (event) => {
   event.preventDefault()
   const form = new FormData(event.target)
-  const { status, data } = await api('POST', '/boards', { title: form.get('title'), content: form.get('content') })
+  const result = await api('POST', '/boards', { title: form.get('title'), content: form.get('content') })
+  if (!result) return
+  const { status, data } = result
   if (status !== 201) return say(data.message, true)
   event.target.reset()
   say(`Created board #${data.id}`)
@@ -133,6 +142,5 @@ $('#board-form').addEventListener('submit', async (event) => {
 $('#more').addEventListener('click', () => loadBoards())
 
 $('#logout').addEventListener('click', async () => {
-  await api('POST', '/logout')
-  signedOut('Logged out: this session\'s tokens are revoked.')
+  if (await api('POST', '/logout')) signedOut('Logged out: this session\'s tokens are revoked.')
 })
