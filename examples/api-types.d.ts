@@ -31,7 +31,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Readiness: the database answers */
+        /**
+         * Readiness: the database answers
+         * @description Runs `SELECT 1` on the pool. 503 while the database is unreachable, so a load balancer stops sending traffic; it turns 200 again by itself when the database is back.
+         */
         get: operations["getReady"];
         put?: never;
         post?: never;
@@ -128,7 +131,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The current user */
+        /**
+         * The current user
+         * @description Answered from the same query that checks the token (revocation, session, role), so it always shows the current role and email.
+         */
         get: operations["getMe"];
         put?: never;
         post?: never;
@@ -151,7 +157,10 @@ export interface paths {
          */
         get: operations["listUsers"];
         put?: never;
-        /** Create a user with any role (admin) */
+        /**
+         * Create a user with any role (admin)
+         * @description Unlike `/register`, the caller (an admin) chooses the role. The email is trimmed and compared case-insensitively; a taken email is 409 `email_taken`.
+         */
         post: operations["createUser"];
         delete?: never;
         options?: never;
@@ -258,7 +267,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Read a board */
+        /**
+         * Read a board
+         * @description Any signed-in user may read any board; the author is embedded as `{ id, name }`.
+         */
         get: operations["getBoard"];
         /**
          * Replace a board's title and content
@@ -459,9 +471,23 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before trying again */
                     "retry-after"?: number;
+                    /** @description Requests allowed per window (per-IP limits only, IETF draft) */
+                    "ratelimit-limit"?: number;
+                    /** @description Requests left in this window (per-IP limits only) */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until the window resets (per-IP limits only) */
+                    "ratelimit-reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 429,
+                     *       "error": "Too Many Requests",
+                     *       "code": "rate_limited",
+                     *       "message": "Too many requests; retry in 1 minute"
+                     *     }
+                     */
                     "application/json": components["schemas"]["Error"];
                 };
             };
@@ -493,9 +519,23 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before trying again */
                     "retry-after"?: number;
+                    /** @description Requests allowed per window (per-IP limits only, IETF draft) */
+                    "ratelimit-limit"?: number;
+                    /** @description Requests left in this window (per-IP limits only) */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until the window resets (per-IP limits only) */
+                    "ratelimit-reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 429,
+                     *       "error": "Too Many Requests",
+                     *       "code": "rate_limited",
+                     *       "message": "Too many requests; retry in 1 minute"
+                     *     }
+                     */
                     "application/json": components["schemas"]["Error"];
                 };
             };
@@ -507,6 +547,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 503,
+                     *       "error": "Service Unavailable",
+                     *       "code": "service_unavailable",
+                     *       "message": "The database is not reachable"
+                     *     }
+                     */
                     "application/json": components["schemas"]["Error"];
                 };
             };
@@ -560,6 +608,20 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 400,
+                     *       "error": "Bad Request",
+                     *       "code": "validation_error",
+                     *       "message": "Invalid body: /email must match format \"email\"",
+                     *       "details": [
+                     *         {
+                     *           "path": "/email",
+                     *           "message": "must match format \"email\""
+                     *         }
+                     *       ]
+                     *     }
+                     */
                     "application/json": components["schemas"]["Error"];
                 };
             };
@@ -569,6 +631,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 409,
+                     *       "error": "Conflict",
+                     *       "code": "email_taken",
+                     *       "message": "An account with this email already exists"
+                     *     }
+                     */
                     "application/json": components["schemas"]["Error"];
                 };
             };
@@ -577,9 +647,23 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before trying again */
                     "retry-after"?: number;
+                    /** @description Requests allowed per window (per-IP limits only, IETF draft) */
+                    "ratelimit-limit"?: number;
+                    /** @description Requests left in this window (per-IP limits only) */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until the window resets (per-IP limits only) */
+                    "ratelimit-reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 429,
+                     *       "error": "Too Many Requests",
+                     *       "code": "rate_limited",
+                     *       "message": "Too many requests; retry in 1 minute"
+                     *     }
+                     */
                     "application/json": components["schemas"]["Error"];
                 };
             };
@@ -591,6 +675,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 503,
+                     *       "error": "Service Unavailable",
+                     *       "code": "service_unavailable",
+                     *       "message": "The database is not reachable"
+                     *     }
+                     */
                     "application/json": components["schemas"]["Error"];
                 };
             };
@@ -635,6 +727,20 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 400,
+                     *       "error": "Bad Request",
+                     *       "code": "validation_error",
+                     *       "message": "Invalid body: /email must match format \"email\"",
+                     *       "details": [
+                     *         {
+                     *           "path": "/email",
+                     *           "message": "must match format \"email\""
+                     *         }
+                     *       ]
+                     *     }
+                     */
                     "application/json": components["schemas"]["Error"];
                 };
             };
@@ -646,6 +752,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 401,
+                     *       "error": "Unauthorized",
+                     *       "code": "token_expired",
+                     *       "message": "The token has expired"
+                     *     }
+                     */
                     "application/json": components["schemas"]["Error"];
                 };
             };
@@ -654,9 +768,23 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before trying again */
                     "retry-after"?: number;
+                    /** @description Requests allowed per window (per-IP limits only, IETF draft) */
+                    "ratelimit-limit"?: number;
+                    /** @description Requests left in this window (per-IP limits only) */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until the window resets (per-IP limits only) */
+                    "ratelimit-reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 429,
+                     *       "error": "Too Many Requests",
+                     *       "code": "rate_limited",
+                     *       "message": "Too many requests; retry in 1 minute"
+                     *     }
+                     */
                     "application/json": components["schemas"]["Error"];
                 };
             };
@@ -668,6 +796,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 503,
+                     *       "error": "Service Unavailable",
+                     *       "code": "service_unavailable",
+                     *       "message": "The database is not reachable"
+                     *     }
+                     */
                     "application/json": components["schemas"]["Error"];
                 };
             };
@@ -704,6 +840,20 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 400,
+                     *       "error": "Bad Request",
+                     *       "code": "validation_error",
+                     *       "message": "Invalid body: /email must match format \"email\"",
+                     *       "details": [
+                     *         {
+                     *           "path": "/email",
+                     *           "message": "must match format \"email\""
+                     *         }
+                     *       ]
+                     *     }
+                     */
                     "application/json": components["schemas"]["Error"];
                 };
             };
@@ -715,6 +865,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 401,
+                     *       "error": "Unauthorized",
+                     *       "code": "token_expired",
+                     *       "message": "The token has expired"
+                     *     }
+                     */
                     "application/json": components["schemas"]["Error"];
                 };
             };
@@ -723,9 +881,23 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before trying again */
                     "retry-after"?: number;
+                    /** @description Requests allowed per window (per-IP limits only, IETF draft) */
+                    "ratelimit-limit"?: number;
+                    /** @description Requests left in this window (per-IP limits only) */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until the window resets (per-IP limits only) */
+                    "ratelimit-reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 429,
+                     *       "error": "Too Many Requests",
+                     *       "code": "rate_limited",
+                     *       "message": "Too many requests; retry in 1 minute"
+                     *     }
+                     */
                     "application/json": components["schemas"]["Error"];
                 };
             };
@@ -737,6 +909,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 503,
+                     *       "error": "Service Unavailable",
+                     *       "code": "service_unavailable",
+                     *       "message": "The database is not reachable"
+                     *     }
+                     */
                     "application/json": components["schemas"]["Error"];
                 };
             };
@@ -767,6 +947,20 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 400,
+                     *       "error": "Bad Request",
+                     *       "code": "validation_error",
+                     *       "message": "Invalid body: /email must match format \"email\"",
+                     *       "details": [
+                     *         {
+                     *           "path": "/email",
+                     *           "message": "must match format \"email\""
+                     *         }
+                     *       ]
+                     *     }
+                     */
                     "application/json": components["schemas"]["Error"];
                 };
             };
@@ -778,6 +972,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 401,
+                     *       "error": "Unauthorized",
+                     *       "code": "token_expired",
+                     *       "message": "The token has expired"
+                     *     }
+                     */
                     "application/json": components["schemas"]["Error"];
                 };
             };
@@ -786,9 +988,23 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before trying again */
                     "retry-after"?: number;
+                    /** @description Requests allowed per window (per-IP limits only, IETF draft) */
+                    "ratelimit-limit"?: number;
+                    /** @description Requests left in this window (per-IP limits only) */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until the window resets (per-IP limits only) */
+                    "ratelimit-reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 429,
+                     *       "error": "Too Many Requests",
+                     *       "code": "rate_limited",
+                     *       "message": "Too many requests; retry in 1 minute"
+                     *     }
+                     */
                     "application/json": components["schemas"]["Error"];
                 };
             };
@@ -800,6 +1016,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 503,
+                     *       "error": "Service Unavailable",
+                     *       "code": "service_unavailable",
+                     *       "message": "The database is not reachable"
+                     *     }
+                     */
                     "application/json": components["schemas"]["Error"];
                 };
             };
@@ -831,6 +1055,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 401,
+                     *       "error": "Unauthorized",
+                     *       "code": "token_expired",
+                     *       "message": "The token has expired"
+                     *     }
+                     */
                     "application/json": components["schemas"]["Error"];
                 };
             };
@@ -839,9 +1071,23 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before trying again */
                     "retry-after"?: number;
+                    /** @description Requests allowed per window (per-IP limits only, IETF draft) */
+                    "ratelimit-limit"?: number;
+                    /** @description Requests left in this window (per-IP limits only) */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until the window resets (per-IP limits only) */
+                    "ratelimit-reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 429,
+                     *       "error": "Too Many Requests",
+                     *       "code": "rate_limited",
+                     *       "message": "Too many requests; retry in 1 minute"
+                     *     }
+                     */
                     "application/json": components["schemas"]["Error"];
                 };
             };
@@ -853,6 +1099,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 503,
+                     *       "error": "Service Unavailable",
+                     *       "code": "service_unavailable",
+                     *       "message": "The database is not reachable"
+                     *     }
+                     */
                     "application/json": components["schemas"]["Error"];
                 };
             };
@@ -887,6 +1141,20 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 400,
+                     *       "error": "Bad Request",
+                     *       "code": "validation_error",
+                     *       "message": "Invalid body: /email must match format \"email\"",
+                     *       "details": [
+                     *         {
+                     *           "path": "/email",
+                     *           "message": "must match format \"email\""
+                     *         }
+                     *       ]
+                     *     }
+                     */
                     "application/json": components["schemas"]["Error"];
                 };
             };
@@ -898,6 +1166,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 401,
+                     *       "error": "Unauthorized",
+                     *       "code": "token_expired",
+                     *       "message": "The token has expired"
+                     *     }
+                     */
                     "application/json": components["schemas"]["Error"];
                 };
             };
@@ -907,6 +1183,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 403,
+                     *       "error": "Forbidden",
+                     *       "code": "forbidden",
+                     *       "message": "Only the board's author or an admin may change it"
+                     *     }
+                     */
                     "application/json": components["schemas"]["Error"];
                 };
             };
@@ -915,9 +1199,23 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before trying again */
                     "retry-after"?: number;
+                    /** @description Requests allowed per window (per-IP limits only, IETF draft) */
+                    "ratelimit-limit"?: number;
+                    /** @description Requests left in this window (per-IP limits only) */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until the window resets (per-IP limits only) */
+                    "ratelimit-reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 429,
+                     *       "error": "Too Many Requests",
+                     *       "code": "rate_limited",
+                     *       "message": "Too many requests; retry in 1 minute"
+                     *     }
+                     */
                     "application/json": components["schemas"]["Error"];
                 };
             };
@@ -929,6 +1227,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 503,
+                     *       "error": "Service Unavailable",
+                     *       "code": "service_unavailable",
+                     *       "message": "The database is not reachable"
+                     *     }
+                     */
                     "application/json": components["schemas"]["Error"];
                 };
             };
@@ -988,6 +1294,20 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 400,
+                     *       "error": "Bad Request",
+                     *       "code": "validation_error",
+                     *       "message": "Invalid body: /email must match format \"email\"",
+                     *       "details": [
+                     *         {
+                     *           "path": "/email",
+                     *           "message": "must match format \"email\""
+                     *         }
+                     *       ]
+                     *     }
+                     */
                     "application/json": components["schemas"]["Error"];
                 };
             };
@@ -999,6 +1319,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 401,
+                     *       "error": "Unauthorized",
+                     *       "code": "token_expired",
+                     *       "message": "The token has expired"
+                     *     }
+                     */
                     "application/json": components["schemas"]["Error"];
                 };
             };
@@ -1008,6 +1336,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 403,
+                     *       "error": "Forbidden",
+                     *       "code": "forbidden",
+                     *       "message": "Only the board's author or an admin may change it"
+                     *     }
+                     */
                     "application/json": components["schemas"]["Error"];
                 };
             };
@@ -1017,6 +1353,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 409,
+                     *       "error": "Conflict",
+                     *       "code": "email_taken",
+                     *       "message": "An account with this email already exists"
+                     *     }
+                     */
                     "application/json": components["schemas"]["Error"];
                 };
             };
@@ -1025,9 +1369,23 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before trying again */
                     "retry-after"?: number;
+                    /** @description Requests allowed per window (per-IP limits only, IETF draft) */
+                    "ratelimit-limit"?: number;
+                    /** @description Requests left in this window (per-IP limits only) */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until the window resets (per-IP limits only) */
+                    "ratelimit-reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 429,
+                     *       "error": "Too Many Requests",
+                     *       "code": "rate_limited",
+                     *       "message": "Too many requests; retry in 1 minute"
+                     *     }
+                     */
                     "application/json": components["schemas"]["Error"];
                 };
             };
@@ -1039,6 +1397,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 503,
+                     *       "error": "Service Unavailable",
+                     *       "code": "service_unavailable",
+                     *       "message": "The database is not reachable"
+                     *     }
+                     */
                     "application/json": components["schemas"]["Error"];
                 };
             };
@@ -1074,6 +1440,20 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 400,
+                     *       "error": "Bad Request",
+                     *       "code": "validation_error",
+                     *       "message": "Invalid body: /email must match format \"email\"",
+                     *       "details": [
+                     *         {
+                     *           "path": "/email",
+                     *           "message": "must match format \"email\""
+                     *         }
+                     *       ]
+                     *     }
+                     */
                     "application/json": components["schemas"]["Error"];
                 };
             };
@@ -1085,6 +1465,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 401,
+                     *       "error": "Unauthorized",
+                     *       "code": "token_expired",
+                     *       "message": "The token has expired"
+                     *     }
+                     */
                     "application/json": components["schemas"]["Error"];
                 };
             };
@@ -1094,6 +1482,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 403,
+                     *       "error": "Forbidden",
+                     *       "code": "forbidden",
+                     *       "message": "Only the board's author or an admin may change it"
+                     *     }
+                     */
                     "application/json": components["schemas"]["Error"];
                 };
             };
@@ -1103,6 +1499,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 404,
+                     *       "error": "Not Found",
+                     *       "code": "not_found",
+                     *       "message": "User not found"
+                     *     }
+                     */
                     "application/json": components["schemas"]["Error"];
                 };
             };
@@ -1111,9 +1515,23 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before trying again */
                     "retry-after"?: number;
+                    /** @description Requests allowed per window (per-IP limits only, IETF draft) */
+                    "ratelimit-limit"?: number;
+                    /** @description Requests left in this window (per-IP limits only) */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until the window resets (per-IP limits only) */
+                    "ratelimit-reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 429,
+                     *       "error": "Too Many Requests",
+                     *       "code": "rate_limited",
+                     *       "message": "Too many requests; retry in 1 minute"
+                     *     }
+                     */
                     "application/json": components["schemas"]["Error"];
                 };
             };
@@ -1125,6 +1543,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 503,
+                     *       "error": "Service Unavailable",
+                     *       "code": "service_unavailable",
+                     *       "message": "The database is not reachable"
+                     *     }
+                     */
                     "application/json": components["schemas"]["Error"];
                 };
             };
@@ -1158,6 +1584,20 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 400,
+                     *       "error": "Bad Request",
+                     *       "code": "validation_error",
+                     *       "message": "Invalid body: /email must match format \"email\"",
+                     *       "details": [
+                     *         {
+                     *           "path": "/email",
+                     *           "message": "must match format \"email\""
+                     *         }
+                     *       ]
+                     *     }
+                     */
                     "application/json": components["schemas"]["Error"];
                 };
             };
@@ -1169,6 +1609,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 401,
+                     *       "error": "Unauthorized",
+                     *       "code": "token_expired",
+                     *       "message": "The token has expired"
+                     *     }
+                     */
                     "application/json": components["schemas"]["Error"];
                 };
             };
@@ -1178,6 +1626,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 403,
+                     *       "error": "Forbidden",
+                     *       "code": "forbidden",
+                     *       "message": "Only the board's author or an admin may change it"
+                     *     }
+                     */
                     "application/json": components["schemas"]["Error"];
                 };
             };
@@ -1187,6 +1643,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 404,
+                     *       "error": "Not Found",
+                     *       "code": "not_found",
+                     *       "message": "User not found"
+                     *     }
+                     */
                     "application/json": components["schemas"]["Error"];
                 };
             };
@@ -1196,6 +1660,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 409,
+                     *       "error": "Conflict",
+                     *       "code": "email_taken",
+                     *       "message": "An account with this email already exists"
+                     *     }
+                     */
                     "application/json": components["schemas"]["Error"];
                 };
             };
@@ -1204,9 +1676,23 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before trying again */
                     "retry-after"?: number;
+                    /** @description Requests allowed per window (per-IP limits only, IETF draft) */
+                    "ratelimit-limit"?: number;
+                    /** @description Requests left in this window (per-IP limits only) */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until the window resets (per-IP limits only) */
+                    "ratelimit-reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 429,
+                     *       "error": "Too Many Requests",
+                     *       "code": "rate_limited",
+                     *       "message": "Too many requests; retry in 1 minute"
+                     *     }
+                     */
                     "application/json": components["schemas"]["Error"];
                 };
             };
@@ -1218,6 +1704,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 503,
+                     *       "error": "Service Unavailable",
+                     *       "code": "service_unavailable",
+                     *       "message": "The database is not reachable"
+                     *     }
+                     */
                     "application/json": components["schemas"]["Error"];
                 };
             };
@@ -1277,6 +1771,20 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 400,
+                     *       "error": "Bad Request",
+                     *       "code": "validation_error",
+                     *       "message": "Invalid body: /email must match format \"email\"",
+                     *       "details": [
+                     *         {
+                     *           "path": "/email",
+                     *           "message": "must match format \"email\""
+                     *         }
+                     *       ]
+                     *     }
+                     */
                     "application/json": components["schemas"]["Error"];
                 };
             };
@@ -1288,6 +1796,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 401,
+                     *       "error": "Unauthorized",
+                     *       "code": "token_expired",
+                     *       "message": "The token has expired"
+                     *     }
+                     */
                     "application/json": components["schemas"]["Error"];
                 };
             };
@@ -1297,6 +1813,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 403,
+                     *       "error": "Forbidden",
+                     *       "code": "forbidden",
+                     *       "message": "Only the board's author or an admin may change it"
+                     *     }
+                     */
                     "application/json": components["schemas"]["Error"];
                 };
             };
@@ -1306,6 +1830,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 404,
+                     *       "error": "Not Found",
+                     *       "code": "not_found",
+                     *       "message": "User not found"
+                     *     }
+                     */
                     "application/json": components["schemas"]["Error"];
                 };
             };
@@ -1315,6 +1847,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 409,
+                     *       "error": "Conflict",
+                     *       "code": "email_taken",
+                     *       "message": "An account with this email already exists"
+                     *     }
+                     */
                     "application/json": components["schemas"]["Error"];
                 };
             };
@@ -1323,9 +1863,23 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before trying again */
                     "retry-after"?: number;
+                    /** @description Requests allowed per window (per-IP limits only, IETF draft) */
+                    "ratelimit-limit"?: number;
+                    /** @description Requests left in this window (per-IP limits only) */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until the window resets (per-IP limits only) */
+                    "ratelimit-reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 429,
+                     *       "error": "Too Many Requests",
+                     *       "code": "rate_limited",
+                     *       "message": "Too many requests; retry in 1 minute"
+                     *     }
+                     */
                     "application/json": components["schemas"]["Error"];
                 };
             };
@@ -1337,6 +1891,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 503,
+                     *       "error": "Service Unavailable",
+                     *       "code": "service_unavailable",
+                     *       "message": "The database is not reachable"
+                     *     }
+                     */
                     "application/json": components["schemas"]["Error"];
                 };
             };
@@ -1385,6 +1947,20 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 400,
+                     *       "error": "Bad Request",
+                     *       "code": "validation_error",
+                     *       "message": "Invalid body: /email must match format \"email\"",
+                     *       "details": [
+                     *         {
+                     *           "path": "/email",
+                     *           "message": "must match format \"email\""
+                     *         }
+                     *       ]
+                     *     }
+                     */
                     "application/json": components["schemas"]["Error"];
                 };
             };
@@ -1396,6 +1972,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 401,
+                     *       "error": "Unauthorized",
+                     *       "code": "token_expired",
+                     *       "message": "The token has expired"
+                     *     }
+                     */
                     "application/json": components["schemas"]["Error"];
                 };
             };
@@ -1405,6 +1989,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 403,
+                     *       "error": "Forbidden",
+                     *       "code": "forbidden",
+                     *       "message": "Only the board's author or an admin may change it"
+                     *     }
+                     */
                     "application/json": components["schemas"]["Error"];
                 };
             };
@@ -1414,6 +2006,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 404,
+                     *       "error": "Not Found",
+                     *       "code": "not_found",
+                     *       "message": "User not found"
+                     *     }
+                     */
                     "application/json": components["schemas"]["Error"];
                 };
             };
@@ -1422,9 +2022,23 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before trying again */
                     "retry-after"?: number;
+                    /** @description Requests allowed per window (per-IP limits only, IETF draft) */
+                    "ratelimit-limit"?: number;
+                    /** @description Requests left in this window (per-IP limits only) */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until the window resets (per-IP limits only) */
+                    "ratelimit-reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 429,
+                     *       "error": "Too Many Requests",
+                     *       "code": "rate_limited",
+                     *       "message": "Too many requests; retry in 1 minute"
+                     *     }
+                     */
                     "application/json": components["schemas"]["Error"];
                 };
             };
@@ -1436,6 +2050,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 503,
+                     *       "error": "Service Unavailable",
+                     *       "code": "service_unavailable",
+                     *       "message": "The database is not reachable"
+                     *     }
+                     */
                     "application/json": components["schemas"]["Error"];
                 };
             };
@@ -1476,6 +2098,20 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 400,
+                     *       "error": "Bad Request",
+                     *       "code": "validation_error",
+                     *       "message": "Invalid body: /email must match format \"email\"",
+                     *       "details": [
+                     *         {
+                     *           "path": "/email",
+                     *           "message": "must match format \"email\""
+                     *         }
+                     *       ]
+                     *     }
+                     */
                     "application/json": components["schemas"]["Error"];
                 };
             };
@@ -1487,6 +2123,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 401,
+                     *       "error": "Unauthorized",
+                     *       "code": "token_expired",
+                     *       "message": "The token has expired"
+                     *     }
+                     */
                     "application/json": components["schemas"]["Error"];
                 };
             };
@@ -1496,6 +2140,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 404,
+                     *       "error": "Not Found",
+                     *       "code": "not_found",
+                     *       "message": "User not found"
+                     *     }
+                     */
                     "application/json": components["schemas"]["Error"];
                 };
             };
@@ -1504,9 +2156,23 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before trying again */
                     "retry-after"?: number;
+                    /** @description Requests allowed per window (per-IP limits only, IETF draft) */
+                    "ratelimit-limit"?: number;
+                    /** @description Requests left in this window (per-IP limits only) */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until the window resets (per-IP limits only) */
+                    "ratelimit-reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 429,
+                     *       "error": "Too Many Requests",
+                     *       "code": "rate_limited",
+                     *       "message": "Too many requests; retry in 1 minute"
+                     *     }
+                     */
                     "application/json": components["schemas"]["Error"];
                 };
             };
@@ -1518,6 +2184,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 503,
+                     *       "error": "Service Unavailable",
+                     *       "code": "service_unavailable",
+                     *       "message": "The database is not reachable"
+                     *     }
+                     */
                     "application/json": components["schemas"]["Error"];
                 };
             };
@@ -1554,6 +2228,20 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 400,
+                     *       "error": "Bad Request",
+                     *       "code": "validation_error",
+                     *       "message": "Invalid body: /email must match format \"email\"",
+                     *       "details": [
+                     *         {
+                     *           "path": "/email",
+                     *           "message": "must match format \"email\""
+                     *         }
+                     *       ]
+                     *     }
+                     */
                     "application/json": components["schemas"]["Error"];
                 };
             };
@@ -1565,6 +2253,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 401,
+                     *       "error": "Unauthorized",
+                     *       "code": "token_expired",
+                     *       "message": "The token has expired"
+                     *     }
+                     */
                     "application/json": components["schemas"]["Error"];
                 };
             };
@@ -1573,9 +2269,23 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before trying again */
                     "retry-after"?: number;
+                    /** @description Requests allowed per window (per-IP limits only, IETF draft) */
+                    "ratelimit-limit"?: number;
+                    /** @description Requests left in this window (per-IP limits only) */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until the window resets (per-IP limits only) */
+                    "ratelimit-reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 429,
+                     *       "error": "Too Many Requests",
+                     *       "code": "rate_limited",
+                     *       "message": "Too many requests; retry in 1 minute"
+                     *     }
+                     */
                     "application/json": components["schemas"]["Error"];
                 };
             };
@@ -1587,6 +2297,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 503,
+                     *       "error": "Service Unavailable",
+                     *       "code": "service_unavailable",
+                     *       "message": "The database is not reachable"
+                     *     }
+                     */
                     "application/json": components["schemas"]["Error"];
                 };
             };
@@ -1634,6 +2352,20 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 400,
+                     *       "error": "Bad Request",
+                     *       "code": "validation_error",
+                     *       "message": "Invalid body: /email must match format \"email\"",
+                     *       "details": [
+                     *         {
+                     *           "path": "/email",
+                     *           "message": "must match format \"email\""
+                     *         }
+                     *       ]
+                     *     }
+                     */
                     "application/json": components["schemas"]["Error"];
                 };
             };
@@ -1645,6 +2377,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 401,
+                     *       "error": "Unauthorized",
+                     *       "code": "token_expired",
+                     *       "message": "The token has expired"
+                     *     }
+                     */
                     "application/json": components["schemas"]["Error"];
                 };
             };
@@ -1653,9 +2393,23 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before trying again */
                     "retry-after"?: number;
+                    /** @description Requests allowed per window (per-IP limits only, IETF draft) */
+                    "ratelimit-limit"?: number;
+                    /** @description Requests left in this window (per-IP limits only) */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until the window resets (per-IP limits only) */
+                    "ratelimit-reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 429,
+                     *       "error": "Too Many Requests",
+                     *       "code": "rate_limited",
+                     *       "message": "Too many requests; retry in 1 minute"
+                     *     }
+                     */
                     "application/json": components["schemas"]["Error"];
                 };
             };
@@ -1667,6 +2421,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 503,
+                     *       "error": "Service Unavailable",
+                     *       "code": "service_unavailable",
+                     *       "message": "The database is not reachable"
+                     *     }
+                     */
                     "application/json": components["schemas"]["Error"];
                 };
             };
@@ -1702,6 +2464,20 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 400,
+                     *       "error": "Bad Request",
+                     *       "code": "validation_error",
+                     *       "message": "Invalid body: /email must match format \"email\"",
+                     *       "details": [
+                     *         {
+                     *           "path": "/email",
+                     *           "message": "must match format \"email\""
+                     *         }
+                     *       ]
+                     *     }
+                     */
                     "application/json": components["schemas"]["Error"];
                 };
             };
@@ -1713,6 +2489,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 401,
+                     *       "error": "Unauthorized",
+                     *       "code": "token_expired",
+                     *       "message": "The token has expired"
+                     *     }
+                     */
                     "application/json": components["schemas"]["Error"];
                 };
             };
@@ -1722,6 +2506,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 404,
+                     *       "error": "Not Found",
+                     *       "code": "not_found",
+                     *       "message": "Board not found"
+                     *     }
+                     */
                     "application/json": components["schemas"]["Error"];
                 };
             };
@@ -1730,9 +2522,23 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before trying again */
                     "retry-after"?: number;
+                    /** @description Requests allowed per window (per-IP limits only, IETF draft) */
+                    "ratelimit-limit"?: number;
+                    /** @description Requests left in this window (per-IP limits only) */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until the window resets (per-IP limits only) */
+                    "ratelimit-reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 429,
+                     *       "error": "Too Many Requests",
+                     *       "code": "rate_limited",
+                     *       "message": "Too many requests; retry in 1 minute"
+                     *     }
+                     */
                     "application/json": components["schemas"]["Error"];
                 };
             };
@@ -1744,6 +2550,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 503,
+                     *       "error": "Service Unavailable",
+                     *       "code": "service_unavailable",
+                     *       "message": "The database is not reachable"
+                     *     }
+                     */
                     "application/json": components["schemas"]["Error"];
                 };
             };
@@ -1794,6 +2608,20 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 400,
+                     *       "error": "Bad Request",
+                     *       "code": "validation_error",
+                     *       "message": "Invalid body: /email must match format \"email\"",
+                     *       "details": [
+                     *         {
+                     *           "path": "/email",
+                     *           "message": "must match format \"email\""
+                     *         }
+                     *       ]
+                     *     }
+                     */
                     "application/json": components["schemas"]["Error"];
                 };
             };
@@ -1805,6 +2633,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 401,
+                     *       "error": "Unauthorized",
+                     *       "code": "token_expired",
+                     *       "message": "The token has expired"
+                     *     }
+                     */
                     "application/json": components["schemas"]["Error"];
                 };
             };
@@ -1814,6 +2650,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 403,
+                     *       "error": "Forbidden",
+                     *       "code": "forbidden",
+                     *       "message": "Only the board's author or an admin may change it"
+                     *     }
+                     */
                     "application/json": components["schemas"]["Error"];
                 };
             };
@@ -1823,6 +2667,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 404,
+                     *       "error": "Not Found",
+                     *       "code": "not_found",
+                     *       "message": "Board not found"
+                     *     }
+                     */
                     "application/json": components["schemas"]["Error"];
                 };
             };
@@ -1831,9 +2683,23 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before trying again */
                     "retry-after"?: number;
+                    /** @description Requests allowed per window (per-IP limits only, IETF draft) */
+                    "ratelimit-limit"?: number;
+                    /** @description Requests left in this window (per-IP limits only) */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until the window resets (per-IP limits only) */
+                    "ratelimit-reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 429,
+                     *       "error": "Too Many Requests",
+                     *       "code": "rate_limited",
+                     *       "message": "Too many requests; retry in 1 minute"
+                     *     }
+                     */
                     "application/json": components["schemas"]["Error"];
                 };
             };
@@ -1845,6 +2711,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 503,
+                     *       "error": "Service Unavailable",
+                     *       "code": "service_unavailable",
+                     *       "message": "The database is not reachable"
+                     *     }
+                     */
                     "application/json": components["schemas"]["Error"];
                 };
             };
@@ -1878,6 +2752,20 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 400,
+                     *       "error": "Bad Request",
+                     *       "code": "validation_error",
+                     *       "message": "Invalid body: /email must match format \"email\"",
+                     *       "details": [
+                     *         {
+                     *           "path": "/email",
+                     *           "message": "must match format \"email\""
+                     *         }
+                     *       ]
+                     *     }
+                     */
                     "application/json": components["schemas"]["Error"];
                 };
             };
@@ -1889,6 +2777,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 401,
+                     *       "error": "Unauthorized",
+                     *       "code": "token_expired",
+                     *       "message": "The token has expired"
+                     *     }
+                     */
                     "application/json": components["schemas"]["Error"];
                 };
             };
@@ -1898,6 +2794,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 403,
+                     *       "error": "Forbidden",
+                     *       "code": "forbidden",
+                     *       "message": "Only the board's author or an admin may change it"
+                     *     }
+                     */
                     "application/json": components["schemas"]["Error"];
                 };
             };
@@ -1907,6 +2811,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 404,
+                     *       "error": "Not Found",
+                     *       "code": "not_found",
+                     *       "message": "Board not found"
+                     *     }
+                     */
                     "application/json": components["schemas"]["Error"];
                 };
             };
@@ -1915,9 +2827,23 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before trying again */
                     "retry-after"?: number;
+                    /** @description Requests allowed per window (per-IP limits only, IETF draft) */
+                    "ratelimit-limit"?: number;
+                    /** @description Requests left in this window (per-IP limits only) */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until the window resets (per-IP limits only) */
+                    "ratelimit-reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 429,
+                     *       "error": "Too Many Requests",
+                     *       "code": "rate_limited",
+                     *       "message": "Too many requests; retry in 1 minute"
+                     *     }
+                     */
                     "application/json": components["schemas"]["Error"];
                 };
             };
@@ -1929,6 +2855,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 503,
+                     *       "error": "Service Unavailable",
+                     *       "code": "service_unavailable",
+                     *       "message": "The database is not reachable"
+                     *     }
+                     */
                     "application/json": components["schemas"]["Error"];
                 };
             };
@@ -1978,6 +2912,20 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 400,
+                     *       "error": "Bad Request",
+                     *       "code": "validation_error",
+                     *       "message": "Invalid body: /email must match format \"email\"",
+                     *       "details": [
+                     *         {
+                     *           "path": "/email",
+                     *           "message": "must match format \"email\""
+                     *         }
+                     *       ]
+                     *     }
+                     */
                     "application/json": components["schemas"]["Error"];
                 };
             };
@@ -1989,6 +2937,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 401,
+                     *       "error": "Unauthorized",
+                     *       "code": "token_expired",
+                     *       "message": "The token has expired"
+                     *     }
+                     */
                     "application/json": components["schemas"]["Error"];
                 };
             };
@@ -1998,6 +2954,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 403,
+                     *       "error": "Forbidden",
+                     *       "code": "forbidden",
+                     *       "message": "Only the board's author or an admin may change it"
+                     *     }
+                     */
                     "application/json": components["schemas"]["Error"];
                 };
             };
@@ -2007,6 +2971,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 404,
+                     *       "error": "Not Found",
+                     *       "code": "not_found",
+                     *       "message": "Board not found"
+                     *     }
+                     */
                     "application/json": components["schemas"]["Error"];
                 };
             };
@@ -2015,9 +2987,23 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before trying again */
                     "retry-after"?: number;
+                    /** @description Requests allowed per window (per-IP limits only, IETF draft) */
+                    "ratelimit-limit"?: number;
+                    /** @description Requests left in this window (per-IP limits only) */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until the window resets (per-IP limits only) */
+                    "ratelimit-reset"?: number;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 429,
+                     *       "error": "Too Many Requests",
+                     *       "code": "rate_limited",
+                     *       "message": "Too many requests; retry in 1 minute"
+                     *     }
+                     */
                     "application/json": components["schemas"]["Error"];
                 };
             };
@@ -2029,6 +3015,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 503,
+                     *       "error": "Service Unavailable",
+                     *       "code": "service_unavailable",
+                     *       "message": "The database is not reachable"
+                     *     }
+                     */
                     "application/json": components["schemas"]["Error"];
                 };
             };

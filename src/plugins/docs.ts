@@ -22,20 +22,68 @@ const DESCRIPTION = [
 ].join('\n\n')
 
 const retryAfter = { 'retry-after': { type: 'integer', description: 'Seconds to wait before trying again' } }
+const rateLimitHeaders = {
+  ...retryAfter,
+  'ratelimit-limit': { type: 'integer', description: 'Requests allowed per window (per-IP limits only, IETF draft)' },
+  'ratelimit-remaining': { type: 'integer', description: 'Requests left in this window (per-IP limits only)' },
+  'ratelimit-reset': { type: 'integer', description: 'Seconds until the window resets (per-IP limits only)' },
+}
 
-/** What each error status means in this API, and the headers it carries. */
-const ERROR_RESPONSES: Record<string, { description: string, headers?: object }> = {
-  400: { description: 'Invalid input: `validation_error` (with `details`) or `malformed_json`' },
+const example = (statusCode: number, error: string, code: string, message: string, details?: object[]) =>
+  ({ statusCode, error, code, message, ...(details && { details }) })
+
+/** What each error status means in this API, the headers it carries and a typical body. */
+const ERROR_RESPONSES: Record<string, { description: string, headers?: object, example: object }> = {
+  400: {
+    description: 'Invalid input: `validation_error` (with `details`) or `malformed_json`',
+    example: example(400, 'Bad Request', 'validation_error', 'Invalid body: /email must match format "email"',
+      [{ path: '/email', message: 'must match format "email"' }]),
+  },
   401: {
     description: 'No usable token: `authorization_required`, `token_invalid`, `token_expired`, `token_revoked`, ' +
       '`wrong_token_type`, `fresh_token_required` or `invalid_credentials`',
     headers: { 'www-authenticate': { type: 'string', description: 'RFC 6750: `Bearer realm="boardkit"`, with `error="invalid_token"` when a token was sent' } },
+    example: example(401, 'Unauthorized', 'token_expired', 'The token has expired'),
   },
-  403: { description: '`forbidden`: the caller may not do this' },
-  404: { description: '`not_found`' },
-  409: { description: 'Conflict: `email_taken` or `last_admin`' },
-  429: { description: '`rate_limited`: too many requests from this address, or too many failed logins for this account', headers: retryAfter },
-  503: { description: '`service_unavailable`: the database is unreachable; the API recovers by itself', headers: retryAfter },
+  403: { description: '`forbidden`: the caller may not do this', example: example(403, 'Forbidden', 'forbidden', 'Only the board\'s author or an admin may change it') },
+  404: { description: '`not_found`', example: example(404, 'Not Found', 'not_found', 'Board not found') },
+  409: { description: 'Conflict: `email_taken` or `last_admin`', example: example(409, 'Conflict', 'email_taken', 'An account with this email already exists') },
+  429: {
+    description: '`rate_limited`: too many requests from this address, or too many failed logins for this account',
+    headers: rateLimitHeaders,
+    example: example(429, 'Too Many Requests', 'rate_limited', 'Too many requests; retry in 1 minute'),
+  },
+  503: {
+    description: '`service_unavailable`: the database is unreachable; the API recovers by itself',
+    headers: retryAfter,
+    example: example(503, 'Service Unavailable', 'service_unavailable', 'The database is not reachable'),
+  },
+}
+
+interface OpenApiDocument {
+  paths?: Record<string, Record<string, { responses?: Record<string, { content?: Record<string, { schema?: { $ref?: string }, example?: unknown }> }> }>>
+}
+
+/**
+ * Give each error response a body example for its own status. The Error schema's examples are
+ * those of a 401; without this, Swagger UI would show that 401 body under a 404 or a 503.
+ * (@fastify/swagger drops keywords beside a $ref, so this is done on the finished document.)
+ */
+function withErrorExamples<T extends OpenApiDocument> (document: T): T {
+  for (const [path, operations] of Object.entries(document.paths ?? {})) {
+    for (const operation of Object.values(operations)) {
+      for (const [status, response] of Object.entries(operation.responses ?? {})) {
+        const media = response.content?.['application/json']
+        const example = ERROR_RESPONSES[status]?.example
+        if (media?.schema?.$ref !== '#/components/schemas/Error' || !example) continue
+        // A copy per response: shared objects would come out as YAML anchors and aliases.
+        media.example = status === '404' && !path.startsWith('/boards')
+          ? { ...example, message: 'User not found' }
+          : structuredClone(example)
+      }
+    }
+  }
+  return document
 }
 
 /** Shared schemas, the OpenAPI document, Swagger UI (local assets) and /openapi.{json,yaml}. */
@@ -52,7 +100,10 @@ export default fp(async (app) => {
     response[429] ??= ref(ErrorSchema)
     if (route.config?.usesDatabase !== false) response[503] ??= ref(ErrorSchema)
     for (const [status, schema] of Object.entries(response)) {
-      if (schema.$ref === ErrorSchema.$id && !schema.description) response[status] = { ...schema, ...ERROR_RESPONSES[status] }
+      if (schema.$ref === ErrorSchema.$id && !schema.description) {
+        const documented = ERROR_RESPONSES[status]
+        if (documented) response[status] = { ...schema, description: documented.description, ...(documented.headers && { headers: documented.headers }) }
+      }
       if (status === '201') response[status] = { ...schema, headers: { location: { type: 'string', description: 'URL of the new resource' } } }
     }
     route.schema = { ...route.schema, response }
@@ -77,6 +128,7 @@ export default fp(async (app) => {
     },
     // Named components ("Error", "User") instead of def-0, def-1.
     refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (json.$id as string | undefined) ?? `def-${i}` },
+    transformObject: (document) => withErrorExamples(('openapiObject' in document ? document.openapiObject : {}) as OpenApiDocument),
   })
   await app.register(fastifySwaggerUi, { routePrefix: '/swagger-ui', uiConfig: { persistAuthorization: true } })
 

@@ -22,6 +22,7 @@ const health: FastifyPluginAsyncTypebox = async (app) => {
       tags: ['operations'],
       operationId: 'getReady',
       summary: 'Readiness: the database answers',
+      description: 'Runs `SELECT 1` on the pool. 503 while the database is unreachable, so a load balancer stops sending traffic; it turns 200 again by itself when the database is back.',
       response: { 200: Status, 503: ref(ErrorSchema) },
     },
   }, async () => {

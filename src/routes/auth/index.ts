@@ -137,6 +137,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
       tags: ['auth'],
       operationId: 'getMe',
       summary: 'The current user',
+      description: 'Answered from the same query that checks the token (revocation, session, role), so it always shows the current role and email.',
       response: { 200: ref(UserSchema, 'The user the access token belongs to') },
     },
   }, async (request) => authOf(request).user)

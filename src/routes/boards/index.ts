@@ -58,6 +58,7 @@ const boardRoutes: FastifyPluginAsyncTypebox = async (app) => {
       tags: ['boards'],
       operationId: 'getBoard',
       summary: 'Read a board',
+      description: 'Any signed-in user may read any board; the author is embedded as `{ id, name }`.',
       params: IdParams,
       response: { 200: ref(BoardSchema, 'The board'), 404: ref(ErrorSchema) },
     },

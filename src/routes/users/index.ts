@@ -34,6 +34,7 @@ const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
       tags: ['users'],
       operationId: 'createUser',
       summary: 'Create a user with any role (admin)',
+      description: 'Unlike `/register`, the caller (an admin) chooses the role. The email is trimmed and compared case-insensitively; a taken email is 409 `email_taken`.',
       body: CreateUserBody,
       response: { 201: ref(UserSchema, 'The new user; `Location` is its URL'), 403: ref(ErrorSchema), 409: ref(ErrorSchema) },
     },
