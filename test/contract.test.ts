@@ -1,0 +1,243 @@
+import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js'
+import ajvFormats from 'ajv-formats'
+import type { InjectOptions, LightMyRequestResponse } from 'fastify'
+import t, { type Test } from 'tap'
+import { buildApp, type App } from '../src/app.js'
+import { bearer, build, freePort, newUser, registerAndLogin, testConfig, type Session } from './helper.js'
+
+// The contract test: for every operation in the generated OpenAPI document and every status it
+// documents, make the live API answer with that status, then check the body against the
+// documented schema (JSON Schema 2020-12, as OpenAPI 3.1 defines it) and the documented
+// headers. A status that is documented but has no case here fails the test, so the document
+// cannot promise what nobody has seen the API do.
+
+interface MediaType { schema?: object }
+interface ResponseObject { content?: Record<string, MediaType>, headers?: Record<string, unknown> }
+interface Operation { operationId: string, responses: Record<string, ResponseObject> }
+interface Document { paths: Record<string, Record<string, Operation>>, components: { schemas: Record<string, object> } }
+
+/** A request to make; built fresh for each use, so cases never share state. */
+type Case = () => Promise<InjectOptions>
+
+t.test('live responses match the OpenAPI document', async (t) => {
+  const app = await build(t)
+  const databaseUrl = String(app.config.DATABASE_URL)
+  // Same database, every per-IP limit at 1 a minute: the second request of a kind is a 429.
+  const limited = await build(t, { DATABASE_URL: databaseUrl, RATE_LIMIT_AUTH: '1', RATE_LIMIT_REFRESH: '1', RATE_LIMIT_GLOBAL: '1' })
+  // The database is a closed port: every route that needs it is a 503.
+  // (buildApp directly: build() would try to create that database.)
+  const down = await buildApp(testConfig({ DATABASE_URL: `mysql://root@127.0.0.1:${await freePort()}/boardkit` }))
+  t.teardown(() => down.close())
+  await down.ready()
+
+  const document = app.swagger() as unknown as Document
+  const ajv = new Ajv2020({ strict: true, allErrors: true })
+  ajvFormats.default(ajv)
+  ajv.addKeyword('example') // an OpenAPI annotation, not a JSON Schema one
+  // '#/components/schemas/X' points into the OpenAPI document; for Ajv it is 'components#/$defs/X'.
+  const rewriteRefs = <T>(schema: T): T => JSON.parse(JSON.stringify(schema).replaceAll('"#/components/schemas/', '"components#/$defs/'))
+  ajv.addSchema({ $id: 'components', $defs: rewriteRefs(document.components.schemas) })
+  const validators = new Map<object, ValidateFunction>()
+  const validatorFor = (schema: object): ValidateFunction => {
+    const validate = validators.get(schema) ?? ajv.compile(rewriteRefs(schema))
+    validators.set(schema, validate)
+    return validate
+  }
+
+  // Actors, each made fresh where a case changes them.
+  const user = () => registerAndLogin(app)
+  const admin = async () => {
+    const session = await registerAndLogin(app)
+    await app.pool.query('UPDATE users SET role = \'admin\' WHERE id = ?', [session.user.id])
+    return session
+  }
+  const boardOf = async (session: Session) => {
+    const response = await app.inject({ method: 'POST', url: '/boards', headers: bearer(session.access_token), payload: { title: 'Contract', content: 'Body' } })
+    return (response.json() as { id: number }).id
+  }
+  const MISSING = 999_999_999
+  const as = (session: Session) => bearer(session.access_token)
+
+  const successByOperation: Record<string, Case> = {
+    getHealth: async () => ({ method: 'GET', url: '/health' }),
+    getReady: async () => ({ method: 'GET', url: '/ready' }),
+    register: async () => ({ method: 'POST', url: '/register', payload: newUser() }),
+    login: async () => {
+      const body = newUser()
+      await app.inject({ method: 'POST', url: '/register', payload: body })
+      return { method: 'POST', url: '/login', payload: { email: body.email, password: body.password } }
+    },
+    refresh: async () => ({ method: 'POST', url: '/refresh', headers: bearer((await user()).refresh_token) }),
+    logout: async () => ({ method: 'POST', url: '/logout?scope=global', headers: as(await user()) }),
+    getMe: async () => ({ method: 'GET', url: '/me', headers: as(await user()) }),
+    listUsers: async () => ({ method: 'GET', url: '/users?limit=2', headers: as(await admin()) }),
+    createUser: async () => ({ method: 'POST', url: '/users', headers: as(await admin()), payload: { ...newUser(), role: 'admin' } }),
+    getUser: async () => { const me = await user(); return { method: 'GET', url: `/users/${me.user.id}`, headers: as(me) } },
+    updateUser: async () => { const me = await user(); return { method: 'PATCH', url: `/users/${me.user.id}`, headers: as(me), payload: { name: 'Renamed' } } },
+    deleteUser: async () => { const me = await user(); return { method: 'DELETE', url: `/users/${me.user.id}`, headers: as(me) } },
+    changePassword: async () => {
+      const me = await user()
+      return { method: 'PUT', url: `/users/${me.user.id}/password`, headers: as(me), payload: { current_password: me.password, new_password: 'another long password' } }
+    },
+    listUserBoards: async () => { const me = await user(); await boardOf(me); return { method: 'GET', url: `/users/${me.user.id}/boards`, headers: as(me) } },
+    listBoards: async () => { const me = await user(); await boardOf(me); return { method: 'GET', url: '/boards?limit=5', headers: as(me) } },
+    createBoard: async () => ({ method: 'POST', url: '/boards', headers: as(await user()), payload: { title: 'New', content: '' } }),
+    getBoard: async () => { const me = await user(); return { method: 'GET', url: `/boards/${await boardOf(me)}`, headers: as(me) } },
+    replaceBoard: async () => { const me = await user(); return { method: 'PUT', url: `/boards/${await boardOf(me)}`, headers: as(me), payload: { title: 'Put', content: 'All' } } },
+    updateBoard: async () => { const me = await user(); return { method: 'PATCH', url: `/boards/${await boardOf(me)}`, headers: as(me), payload: { title: 'Patched' } } },
+    deleteBoard: async () => { const me = await user(); return { method: 'DELETE', url: `/boards/${await boardOf(me)}`, headers: as(me) } },
+  }
+
+  // The error cases, by operation and status. 429 and 503 are generic (see below).
+  const errorCases: Record<string, Record<string, Case>> = {
+    register: {
+      400: async () => ({ method: 'POST', url: '/register', payload: { ...newUser(), email: 'not-an-email' } }),
+      409: async () => { const body = newUser(); await app.inject({ method: 'POST', url: '/register', payload: body }); return { method: 'POST', url: '/register', payload: { ...body, email: body.email.toUpperCase() } } },
+    },
+    login: {
+      400: async () => ({ method: 'POST', url: '/login', payload: { email: 'a@example.com' } }),
+      401: async () => ({ method: 'POST', url: '/login', payload: { email: (await user()).user.email, password: 'wrong password!' } }),
+    },
+    refresh: {
+      400: async () => ({ method: 'POST', url: '/refresh', payload: { refresh_token: '' } }),
+      401: async () => ({ method: 'POST', url: '/refresh', headers: as(await user()) }),
+    },
+    logout: {
+      400: async () => ({ method: 'POST', url: '/logout?scope=everything', headers: as(await user()) }),
+      401: async () => ({ method: 'POST', url: '/logout' }),
+    },
+    getMe: { 401: async () => ({ method: 'GET', url: '/me', headers: { authorization: 'Bearer not.a.jwt' } }) },
+    listUsers: {
+      400: async () => ({ method: 'GET', url: '/users?limit=0', headers: as(await admin()) }),
+      401: async () => ({ method: 'GET', url: '/users' }),
+      403: async () => ({ method: 'GET', url: '/users', headers: as(await user()) }),
+    },
+    createUser: {
+      400: async () => ({ method: 'POST', url: '/users', headers: as(await admin()), payload: { ...newUser(), role: 'root' } }),
+      401: async () => ({ method: 'POST', url: '/users', payload: newUser() }),
+      403: async () => ({ method: 'POST', url: '/users', headers: as(await user()), payload: newUser() }),
+      409: async () => ({ method: 'POST', url: '/users', headers: as(await admin()), payload: { ...newUser(), email: (await user()).user.email } }),
+    },
+    getUser: {
+      400: async () => ({ method: 'GET', url: '/users/abc', headers: as(await user()) }),
+      401: async () => ({ method: 'GET', url: '/users/1' }),
+      403: async () => ({ method: 'GET', url: `/users/${(await user()).user.id}`, headers: as(await user()) }),
+      404: async () => ({ method: 'GET', url: `/users/${MISSING}`, headers: as(await admin()) }),
+    },
+    updateUser: {
+      400: async () => { const me = await user(); return { method: 'PATCH', url: `/users/${me.user.id}`, headers: as(me), payload: {} } },
+      401: async () => ({ method: 'PATCH', url: '/users/1', payload: { name: 'X' } }),
+      403: async () => ({ method: 'PATCH', url: `/users/${(await user()).user.id}`, headers: as(await user()), payload: { name: 'X' } }),
+      404: async () => ({ method: 'PATCH', url: `/users/${MISSING}`, headers: as(await admin()), payload: { name: 'X' } }),
+      409: async () => { const me = await user(); return { method: 'PATCH', url: `/users/${me.user.id}`, headers: as(me), payload: { email: (await user()).user.email } } },
+    },
+    deleteUser: {
+      400: async () => ({ method: 'DELETE', url: '/users/0', headers: as(await user()) }),
+      401: async () => ({ method: 'DELETE', url: '/users/1' }),
+      403: async () => ({ method: 'DELETE', url: `/users/${(await user()).user.id}`, headers: as(await user()) }),
+      404: async () => ({ method: 'DELETE', url: `/users/${MISSING}`, headers: as(await admin()) }),
+      409: async () => {
+        // The last admin may not delete themself: make this admin the only one.
+        const only = await admin()
+        await app.pool.query('UPDATE users SET role = \'user\' WHERE role = \'admin\' AND id <> ?', [only.user.id])
+        return { method: 'DELETE', url: `/users/${only.user.id}`, headers: as(only) }
+      },
+    },
+    changePassword: {
+      400: async () => { const me = await user(); return { method: 'PUT', url: `/users/${me.user.id}/password`, headers: as(me), payload: { current_password: me.password, new_password: 'short' } } },
+      401: async () => { const me = await user(); return { method: 'PUT', url: `/users/${me.user.id}/password`, headers: as(me), payload: { current_password: 'not my password', new_password: 'another long password' } } },
+      403: async () => ({ method: 'PUT', url: `/users/${(await user()).user.id}/password`, headers: as(await user()), payload: { new_password: 'another long password' } }),
+      404: async () => ({ method: 'PUT', url: `/users/${MISSING}/password`, headers: as(await admin()), payload: { new_password: 'another long password' } }),
+    },
+    listUserBoards: {
+      400: async () => ({ method: 'GET', url: '/users/1/boards?limit=101', headers: as(await user()) }),
+      401: async () => ({ method: 'GET', url: '/users/1/boards' }),
+      404: async () => ({ method: 'GET', url: `/users/${MISSING}/boards`, headers: as(await user()) }),
+    },
+    listBoards: {
+      400: async () => ({ method: 'GET', url: '/boards?cursor=tampered!', headers: as(await user()) }),
+      401: async () => ({ method: 'GET', url: '/boards' }),
+    },
+    createBoard: {
+      400: async () => ({ method: 'POST', url: '/boards', headers: as(await user()), payload: { title: '', content: 'x' } }),
+      401: async () => ({ method: 'POST', url: '/boards', payload: { title: 'x', content: 'x' } }),
+    },
+    getBoard: {
+      400: async () => ({ method: 'GET', url: '/boards/1.5', headers: as(await user()) }),
+      401: async () => ({ method: 'GET', url: '/boards/1' }),
+      404: async () => ({ method: 'GET', url: `/boards/${MISSING}`, headers: as(await user()) }),
+    },
+  }
+  // PUT, PATCH and DELETE of a board share their error cases but for method and body.
+  for (const [operationId, method, payload] of [['replaceBoard', 'PUT', { title: 'T', content: 'C' }], ['updateBoard', 'PATCH', { title: 'T' }], ['deleteBoard', 'DELETE', undefined]] as const) {
+    const withBody = payload ? { payload } : {}
+    errorCases[operationId] = {
+      400: async () => ({ method, url: '/boards/-1', headers: as(await user()), ...withBody }),
+      401: async () => ({ method, url: '/boards/1', ...withBody }),
+      403: async () => ({ method, url: `/boards/${await boardOf(await user())}`, headers: as(await user()), ...withBody }),
+      404: async () => ({ method, url: `/boards/${MISSING}`, headers: as(await admin()), ...withBody }),
+    }
+  }
+
+  /** The documented response for a status: body schema and headers, checked on a live answer. */
+  const checkResponse = (t: Test, response: LightMyRequestResponse, documented: ResponseObject, what: string) => {
+    const schema = documented.content?.['application/json']?.schema
+    if (schema) {
+      t.match(response.headers['content-type'], /^application\/json/, `${what}: JSON`)
+      const validate = validatorFor(schema)
+      const valid = validate(response.json())
+      t.ok(valid, `${what}: the body matches the documented schema`, { errors: validate.errors, body: response.json() })
+    } else {
+      t.equal(response.body, '', `${what}: no body, as documented`)
+    }
+    // The headers documented as always present (RateLimit-* come with per-IP limits only).
+    for (const header of Object.keys(documented.headers ?? {})) {
+      if (header.startsWith('ratelimit-')) continue
+      t.ok(response.headers[header], `${what}: documented header ${header} is sent`)
+    }
+  }
+
+  /** The request of a case, sent until the expected status comes (at most `tries` times). */
+  const answerOf = async (target: App, request: Case, status: number, tries = 1) => {
+    let response: LightMyRequestResponse | undefined
+    for (let i = 0; i < tries && response?.statusCode !== status; i++) response = await target.inject(await request())
+    return response!
+  }
+
+  for (const [path, operations] of Object.entries(document.paths)) {
+    for (const [method, operation] of Object.entries(operations)) {
+      const { operationId } = operation
+      t.test(`${method.toUpperCase()} ${path} (${operationId})`, async (t) => {
+        for (const [status, documented] of Object.entries(operation.responses)) {
+          const expected = Number(status)
+          const success = successByOperation[operationId]
+          let response: LightMyRequestResponse
+          if (expected === 429 && success) {
+            response = await answerOf(limited, success, 429, 3)
+          } else if (expected === 503 && success) {
+            response = await answerOf(down, success, 503)
+          } else if (expected < 300 && success) {
+            response = await answerOf(app, success, expected)
+          } else if (errorCases[operationId]?.[status]) {
+            response = await answerOf(app, errorCases[operationId][status], expected)
+          } else {
+            t.fail(`${status} is documented but this test has no case that produces it`)
+            continue
+          }
+          const what = `${status}`
+          t.equal(response.statusCode, expected, `${what}: the live status`, { body: response.body })
+          if (response.statusCode === expected) checkResponse(t, response, documented, what)
+        }
+      })
+    }
+  }
+
+  t.test('every case here is for a documented operation and status', async (t) => {
+    const documented = new Map(Object.values(document.paths).flatMap((operations) =>
+      Object.values(operations).map((operation) => [operation.operationId, Object.keys(operation.responses)] as const)))
+    for (const operationId of Object.keys(successByOperation)) t.ok(documented.has(operationId), `${operationId} is documented`)
+    for (const [operationId, cases] of Object.entries(errorCases)) {
+      for (const status of Object.keys(cases)) t.ok(documented.get(operationId)?.includes(status), `${operationId} documents ${status}`)
+    }
+  })
+})
