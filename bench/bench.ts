@@ -1,4 +1,4 @@
-// npm run bench [-- --json results.json] [-- --scale] [-- --duration 10]
+// npm run bench [-- --json results.json] [-- --scale] [-- --duration 10] [-- --only /boards/:id]
 // Starts the API against its own database, seeds it, and measures each scenario for a fixed
 // time at fixed concurrency, in one run. Absolute figures vary on a shared machine; each
 // scenario's ratio to GET /health in the same run is the figure to steer by.
@@ -13,6 +13,8 @@ const { values: args } = parseArgs({
     scale: { type: 'boolean', default: false },
     duration: { type: 'string', default: '10' },
     connections: { type: 'string', default: '50' },
+    // Run only the scenarios whose name contains this (GET /health always runs: the ratios need it).
+    only: { type: 'string' },
   },
 })
 const DURATION = Number(args.duration)
@@ -40,6 +42,7 @@ function run (options: Options): Promise<Result> {
 }
 
 async function measure (api: RunningApi, scenario: string, options: Options, rows: Row[], prepare = async () => {}) {
+  if (args.only && scenario !== 'GET /health' && !scenario.includes(args.only)) return
   // Warm-up: JIT, pool connections, caches.
   await prepare()
   await run({ ...options, duration: 2 })

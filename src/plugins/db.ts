@@ -19,6 +19,6 @@ export default fp(async (app) => {
   // that would be an uncaught exception. The pool replaces the connection by itself.
   pool.on('connection', (connection) => connection.on('error', (error) => app.log.warn({ err: error }, 'database connection error')))
   const db = createDatabase(pool)
-  app.decorate('pool', pool).decorate('db', db).decorate('repos', createRepositories(db))
+  app.decorate('pool', pool).decorate('db', db).decorate('repos', createRepositories(db, pool))
   app.addHook('onClose', async () => { await pool.end() })
 }, { name: 'db', dependencies: ['config'] })

@@ -1,14 +1,16 @@
+import type { Pool } from 'mysql2/promise'
 import type { Database } from '../db/database.js'
 import { createBoardsRepository } from './boards.js'
 import { createLoginFailuresRepository } from './login-failures.js'
 import { createTokensRepository } from './tokens.js'
 import { createUsersRepository } from './users.js'
 
-export function createRepositories (db: Database) {
+/** `pool` is for the few batched statements that drizzle cannot express (see db/batch.ts). */
+export function createRepositories (db: Database, pool: Pool) {
   return {
     users: createUsersRepository(db),
-    boards: createBoardsRepository(db),
-    tokens: createTokensRepository(db),
+    boards: createBoardsRepository(db, pool),
+    tokens: createTokensRepository(db, pool),
     loginFailures: createLoginFailuresRepository(db),
   }
 }

@@ -1,6 +1,8 @@
-import { eq, lt, sql } from 'drizzle-orm'
-import { tokenBlocklist, users } from '../../drizzle/schema.js'
+import { lt } from 'drizzle-orm'
+import { tokenBlocklist } from '../../drizzle/schema.js'
+import { createBatchLoader } from '../db/batch.js'
 import { isDuplicateKey } from '../db/errors.js'
+import type { Pool } from 'mysql2/promise'
 import type { Database } from '../db/database.js'
 import type { User } from '../schemas/shared.js'
 
@@ -24,21 +26,65 @@ export interface TokenState {
   sessionRevoked: boolean
 }
 
-export function createTokensRepository (db: Database) {
-  // One statement, three primary-key probes: the user row and two blocklist lookups. This runs
-  // on every authenticated request, so it is a prepared statement.
-  const tokenState = db.select({
-    user: { id: users.id, email: users.email, name: users.name, role: users.role, created_at: users.created_at, updated_at: users.updated_at },
-    tokensValidAfter: users.tokens_valid_after,
-    keptSessionId: users.kept_session_id,
-    tokenRevokedAt: sql<Date | null>`(select ${tokenBlocklist.created_at} from ${tokenBlocklist} where ${tokenBlocklist.jti} = ${sql.placeholder('jti')})`.mapWith(tokenBlocklist.created_at),
-    sessionRevoked: sql<boolean>`exists(select 1 from ${tokenBlocklist} where ${tokenBlocklist.jti} = ${sql.placeholder('sid')})`.mapWith(Boolean),
-  }).from(users).where(eq(users.id, sql.placeholder('userId'))).prepare()
+interface TokenStateRow {
+  i: number
+  id: number
+  email: string
+  name: string
+  role: User['role']
+  created_at: Date
+  updated_at: Date
+  tokens_valid_after: Date | null
+  kept_session_id: string | null
+  token_revoked_at: Date | null
+  session_revoked: number
+}
+
+export interface TokenKey {
+  userId: number
+  jti: string
+  sid: string
+}
+
+/**
+ * The token check of n tokens in one statement: a derived table of (i, user id, jti, sid), one
+ * primary-key probe into users and two into token_blocklist per row. A token whose user is gone
+ * has no row. One statement text per n, so each is prepared once per connection.
+ */
+function tokenStateStatement (count: number): string {
+  const tokens = Array.from({ length: count }, (_, i) => i === 0 ? 'SELECT ? AS i, ? AS user_id, ? AS jti, ? AS sid' : 'SELECT ?, ?, ?, ?')
+  return 'SELECT q.i, u.id, u.email, u.name, u.role, u.created_at, u.updated_at, u.tokens_valid_after, u.kept_session_id, ' +
+    '(SELECT b.created_at FROM token_blocklist b WHERE b.jti = q.jti) AS token_revoked_at, ' +
+    'EXISTS (SELECT 1 FROM token_blocklist b WHERE b.jti = q.sid) AS session_revoked ' +
+    `FROM (${tokens.join(' UNION ALL ')}) AS q JOIN users u ON u.id = q.user_id`
+}
+
+const MAX_BATCH = 50
+const tokenStateStatements = Array.from({ length: MAX_BATCH + 1 }, (_, count) => count > 0 ? tokenStateStatement(count) : '')
+
+export function createTokensRepository (db: Database, pool: Pool) {
+
+  // Runs on every authenticated request: the checks of all requests that arrive together share
+  // one statement (see db/batch.ts).
+  const findTokenState = createBatchLoader(async (keys: readonly TokenKey[]): Promise<(TokenState | null)[]> => {
+    const [rows] = await pool.execute(tokenStateStatements[keys.length]!, keys.flatMap((key, i) => [i, key.userId, key.jti, key.sid]))
+    const states: (TokenState | null)[] = keys.map(() => null)
+    for (const row of rows as TokenStateRow[]) {
+      states[row.i] = {
+        user: { id: row.id, email: row.email, name: row.name, role: row.role, created_at: row.created_at, updated_at: row.updated_at },
+        tokensValidAfter: row.tokens_valid_after,
+        keptSessionId: row.kept_session_id,
+        tokenRevokedAt: row.token_revoked_at,
+        sessionRevoked: Boolean(row.session_revoked),
+      }
+    }
+    return states
+  }, { maxBatchSize: MAX_BATCH, keyOf: (key) => key.jti })
 
   return {
-    async findTokenState (userId: number, jti: string, sid: string): Promise<TokenState | null> {
-      const [row] = await tokenState.execute({ userId, jti, sid })
-      return row ?? null
+    /** The state of a token and its user, read in one round trip; null when the user is gone. */
+    findTokenState (userId: number, jti: string, sid: string): Promise<TokenState | null> {
+      return findTokenState({ userId, jti, sid })
     },
 
     /** Blocklists the entries; ones already there stay as they are. */
