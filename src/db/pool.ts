@@ -58,6 +58,9 @@ function acquire (pool: Pool, deadline: number): Promise<PoolConnection> {
       else resolve(connection)
     }, (error: unknown) => {
       clearTimeout(timer)
+      // mysql2 fails the requests still queued when the pool closes (shutdown) with a bare
+      // "Pool is closed." and no code: give it one, so it is a 503 like any other outage.
+      if ((error as Error).message === 'Pool is closed.') Object.assign(error as Error, { code: 'POOL_CLOSED' })
       if (!late) reject(error)
     })
   })

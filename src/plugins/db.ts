@@ -20,5 +20,9 @@ export default fp(async (app) => {
   pool.on('connection', (connection) => connection.on('error', (error) => app.log.warn({ err: error }, 'database connection error')))
   const db = createDatabase(pool)
   app.decorate('pool', pool).decorate('db', db).decorate('repos', createRepositories(db, pool))
-  app.addHook('onClose', async () => { await pool.end() })
+  app.addHook('onClose', async () => {
+    // Nothing is left to do about a pool that fails to close (e.g. it was already ended): the
+    // process is on its way out, and the shutdown must still complete.
+    await pool.end().catch((error: unknown) => app.log.warn({ err: error }, 'closing the database pool'))
+  })
 }, { name: 'db', dependencies: ['config'] })
