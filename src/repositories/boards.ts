@@ -41,18 +41,22 @@ const byIdStatements = Array.from({ length: MAX_BATCH + 1 }, (_, count) =>
   count === 0 ? '' : `${SELECT_BOARDS} WHERE b.id IN (${Array(count).fill('?').join(', ')})`)
 
 /**
- * A page, newest first, for each combination of filters: [with cursor][with author]. Keyset: the
- * cursor is the last id of the previous page, so page 10 000 costs what page 1 does.
- * STRAIGHT_JOIN makes MariaDB walk boards in index order (primary key, or (user_id, id) for one
- * author) and stop after `limit` rows, looking each author up by primary key. Left to itself it
- * drove the join from users and sorted every board (seconds at 100 000 boards); cutting the page
- * in a derived table first was fast but three times the database's work of this.
+ * Pages, newest first: one parenthesised SELECT per page, joined by UNION ALL, each tagged with
+ * its position (q) in the batch. Keyset: a page starts below the last id of the previous one
+ * (below every id for page 1), so page 10 000 costs what page 1 does. STRAIGHT_JOIN makes
+ * MariaDB walk boards in index order (primary key, or (user_id, id) for one author) and stop
+ * after `limit` rows, looking each author up by primary key. Left to itself it drove the join
+ * from users and sorted every board (seconds at 100 000 boards); cutting the page in a derived
+ * table first was fast but three times the database's work of this.
  */
-const pageStatement = (withCursor: boolean, withAuthor: boolean) => {
-  const conditions = [...(withCursor ? ['b.id < ?'] : []), ...(withAuthor ? ['b.user_id = ?'] : [])]
-  return `${SELECT_BOARDS}${conditions.length > 0 ? ` WHERE ${conditions.join(' AND ')}` : ''} ORDER BY b.id DESC LIMIT ?`
-}
-const pageStatements = [[pageStatement(false, false), pageStatement(false, true)], [pageStatement(true, false), pageStatement(true, true)]] as const
+const MAX_PAGES = 20
+const pageStatement = (withAuthor: boolean, count: number) => Array.from({ length: count }, () =>
+  `(${SELECT_BOARDS.replace('SELECT STRAIGHT_JOIN ', 'SELECT STRAIGHT_JOIN ? AS q, ')} ` +
+  `WHERE b.id < ?${withAuthor ? ' AND b.user_id = ?' : ''} ORDER BY b.id DESC LIMIT ?)`).join(' UNION ALL ')
+const pageStatements = [false, true].map((withAuthor) =>
+  Array.from({ length: MAX_PAGES + 1 }, (_, count) => count === 0 ? '' : pageStatement(withAuthor, count)))
+/** Above any id: the "cursor" of page 1. */
+const FIRST_PAGE = Number.MAX_SAFE_INTEGER
 
 export function createBoardsRepository (db: Database, pool: Pool) {
   // Reads of single boards that arrive together share one statement.
@@ -64,6 +68,18 @@ export function createBoardsRepository (db: Database, pool: Pool) {
       return row ? toBoard(row) : null
     })
   }, { maxBatchSize: MAX_BATCH })
+
+  // Pages asked for together share one statement; equal pages (the front page, under load) are
+  // read once for all who asked. One loader per filter shape, so the statement texts stay few.
+  const pageLoaders = [false, true].map((withAuthor) => createBatchLoader(async (queries: readonly Required<BoardQuery>[]) => {
+    const values = queries.flatMap((query, q) => withAuthor
+      ? [q, query.beforeId, query.authorId, query.limit]
+      : [q, query.beforeId, query.limit])
+    const [rows] = await pool.execute(pageStatements[Number(withAuthor)]![queries.length]!, values)
+    const pages: Board[][] = queries.map(() => [])
+    for (const row of rows as (BoardRow & { q: number })[]) pages[row.q]!.push(toBoard(row))
+    return pages.map((page) => page.sort((a, b) => b.id - a.id))
+  }, { maxBatchSize: MAX_PAGES, keyOf: (query) => `${query.beforeId}:${query.authorId}:${query.limit}` }))
 
   // The other statements on the request path are prepared once: building a drizzle query costs
   // more CPU than the round trip it describes (a quarter of a read's time in npm run bench).
@@ -78,13 +94,8 @@ export function createBoardsRepository (db: Database, pool: Pool) {
     findById,
 
     /** Newest first; `limit + 1` rows so the caller knows whether a next page exists. */
-    async list ({ limit, beforeId, authorId }: BoardQuery): Promise<Board[]> {
-      const values: number[] = []
-      if (beforeId !== undefined) values.push(beforeId)
-      if (authorId !== undefined) values.push(authorId)
-      values.push(limit + 1)
-      const [rows] = await pool.execute(pageStatements[beforeId === undefined ? 0 : 1][authorId === undefined ? 0 : 1], values)
-      return (rows as BoardRow[]).map(toBoard)
+    list ({ limit, beforeId = FIRST_PAGE, authorId }: BoardQuery): Promise<Board[]> {
+      return pageLoaders[authorId === undefined ? 0 : 1]!({ limit: limit + 1, beforeId, authorId: authorId ?? 0 })
     },
 
     /** The author's id, for the ownership check; null when the board does not exist. */

@@ -1,9 +1,9 @@
 import t from 'tap'
 import { bearer, build, login, registerAndLogin } from '../helper.js'
 
-// Token checks (and board reads) that arrive together are answered by one statement (see
-// src/db/batch.ts). Each request must still get the answer for its own token: fire tokens in
-// every state at once, interleaved, and check every response.
+// Token checks, board reads and pages that arrive together are answered by one statement (see
+// src/db/batch.ts). Each request must still get its own answer: fire requests in every state
+// at once, interleaved, and check every response.
 
 t.test('concurrent token checks each get their own answer', async (t) => {
   const app = await build(t)
@@ -67,4 +67,31 @@ t.test('concurrent board reads each get their own board', async (t) => {
       t.same(board.author, { id: author.user.id, name: author.user.name }, `board ${id}: its author`)
     }
   })
+})
+
+t.test('concurrent page reads each get their own page', async (t) => {
+  const app = await build(t)
+  const alice = await registerAndLogin(app)
+  const bob = await registerAndLogin(app)
+  for (let i = 0; i < 6; i++) {
+    for (const author of [alice, bob]) {
+      await app.inject({ method: 'POST', url: '/boards', headers: bearer(author.access_token), payload: { title: `${author.user.name} ${i}`, content: '' } })
+    }
+  }
+  const get = (url: string) => app.inject({ method: 'GET', url, headers: bearer(alice.access_token) })
+  const secondPage = (await get('/boards?limit=3')).json().next_cursor as string
+  const urls = [
+    '/boards?limit=3', '/boards?limit=5', `/boards?limit=3&cursor=${secondPage}`,
+    `/boards?author_id=${alice.user.id}&limit=4`, `/boards?author_id=${bob.user.id}&limit=4`,
+    `/boards?author_id=${bob.user.id}&limit=2&cursor=${secondPage}`, `/users/${alice.user.id}/boards?limit=100`,
+    '/boards?limit=3', `/boards?author_id=${alice.user.id}&limit=4`,
+  ]
+  // Each page read alone, then all of them at once: the answers must be the same.
+  type Page = { items: Array<{ author: { id: number } }>, next_cursor: string | null }
+  const alone: Page[] = []
+  for (const url of urls) alone.push((await get(url)).json())
+  const together = await Promise.all(urls.map(async (url) => (await get(url)).json()))
+  urls.forEach((url, i) => t.same(together[i], alone[i], `${url}: the same page as when read alone`))
+  t.equal(alone[0]!.items.length, 3, 'control: the pages are not empty')
+  t.ok(alone[4]!.items.every((board) => board.author.id === bob.user.id), 'control: the author filter applies')
 })
