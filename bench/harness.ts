@@ -68,7 +68,7 @@ export async function resetDatabase (database: string): Promise<void> {
  * Users user1..userN@bench.test (all with PASSWORD, hashed once) and `boards` boards spread over
  * them, generated inside MariaDB from its sequence tables: a million rows in seconds.
  */
-export async function seed (database: string, { users, boards, blocklist = 0 }: { users: number, boards: number, blocklist?: number }) {
+export async function seed (database: string, { users, boards }: { users: number, boards: number }) {
   const connection = await connect(database)
   const hash = await argon2.hash(PASSWORD, ARGON2_PARAMETERS)
   await connection.query(
@@ -78,11 +78,14 @@ export async function seed (database: string, { users, boards, blocklist = 0 }: 
     await connection.query(
       `INSERT INTO boards (title, content, user_id) SELECT CONCAT('Board ', seq), REPEAT('Lorem ipsum dolor sit amet. ', 8), 1 + seq % ${users} FROM seq_1_to_${boards}`)
   }
-  if (blocklist > 0) {
-    // Revoked tokens that have not expired yet: the check must stay one index probe.
-    await connection.query(
-      `INSERT INTO token_blocklist (jti, kind, user_id, expires_at) SELECT UUID(), 'access', 1 + seq % ${users}, NOW(3) + INTERVAL 1 DAY FROM seq_1_to_${blocklist}`)
-  }
+  await connection.end()
+}
+
+/** `count` revoked tokens of the seeded users that have not expired yet: the token check must stay one index probe. */
+export async function seedBlocklist (database: string, { users, count }: { users: number, count: number }) {
+  const connection = await connect(database)
+  await connection.query(
+    `INSERT INTO token_blocklist (jti, kind, user_id, expires_at) SELECT UUID(), 'access', 1 + seq % ${users}, NOW(3) + INTERVAL 1 DAY FROM seq_1_to_${count}`)
   await connection.end()
 }
 
