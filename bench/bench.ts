@@ -5,7 +5,7 @@
 import { parseArgs } from 'node:util'
 import { writeFile } from 'node:fs/promises'
 import autocannon, { type Options, type Result } from 'autocannon'
-import { connect, login, resetDatabase, seed, seedBlocklist, startApi, type RunningApi } from './harness.js'
+import { connect, login, resetDatabase, seed, seedBlocklist, startApi, waitForQuietDatabase, type RunningApi } from './harness.js'
 
 const { values: args } = parseArgs({
   options: {
@@ -74,6 +74,7 @@ async function main () {
   await resetDatabase(DATABASE)
   const api = await startApi(DATABASE)
   await seed(DATABASE, { users: USERS, boards: BOARDS })
+  await waitForQuietDatabase()
   const rows: Row[] = []
   try {
     const session = await login(api.url, 'user1@bench.test')
@@ -152,6 +153,7 @@ async function scaleCheck (api: RunningApi, auth: Record<string, string>, rows: 
   await measure(api, 'scale: GET /me, empty blocklist', { ...one, url: `${api.url}/me` }, rows)
   console.error('seeding 1,000,000 blocklist rows')
   await seedBlocklist(DATABASE, { users: USERS, count: 1_000_000 })
+  await waitForQuietDatabase()
   await measure(api, 'scale: GET /me, 1M blocklist rows', { ...one, url: `${api.url}/me` }, rows)
 }
 

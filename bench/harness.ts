@@ -89,6 +89,29 @@ export async function seedBlocklist (database: string, { users, count }: { users
   await connection.end()
 }
 
+/**
+ * Waits (at most `timeoutMs`) until InnoDB has stopped writing back the pages a bulk load
+ * dirtied: until their number has not fallen for three seconds. (It need not reach zero: an
+ * idle MariaDB keeps some dirty pages.) A measurement right after seeding would otherwise be
+ * one of the database flushing in the background.
+ */
+export async function waitForQuietDatabase (timeoutMs = 60_000) {
+  const connection = await connect()
+  try {
+    let lowest = Infinity
+    let stable = 0
+    for (const deadline = Date.now() + timeoutMs; Date.now() < deadline && stable < 3;) {
+      const [[row]] = await connection.query("SHOW GLOBAL STATUS LIKE 'Innodb_buffer_pool_pages_dirty'") as unknown as [[{ Value: string }]]
+      const dirty = Number(row.Value)
+      stable = dirty < lowest ? 0 : stable + 1
+      lowest = Math.min(lowest, dirty)
+      await new Promise((resolve) => setTimeout(resolve, 1000))
+    }
+  } finally {
+    await connection.end()
+  }
+}
+
 export async function login (url: string, email: string): Promise<{ access_token: string, refresh_token: string }> {
   const response = await fetch(`${url}/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email, password: PASSWORD }) })
   if (!response.ok) throw new Error(`login ${email}: ${response.status} ${await response.text()}`)
