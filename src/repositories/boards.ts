@@ -1,7 +1,7 @@
 import { eq, sql } from 'drizzle-orm'
 import { boards } from '../../drizzle/schema.js'
 import type { Pool } from 'mysql2/promise'
-import { createBatchLoader } from '../db/batch.js'
+import { createBatchLoader, MAX_BATCH_SIZE, statementsBySize } from '../db/batch.js'
 import type { Database } from '../db/database.js'
 import type { Board } from '../schemas/shared.js'
 
@@ -35,10 +35,8 @@ const toBoard = (row: BoardRow): Board => ({
 const SELECT_BOARDS = 'SELECT STRAIGHT_JOIN b.id, b.title, b.content, u.id AS author_id, u.name AS author_name, b.created_at, b.updated_at ' +
   'FROM boards b JOIN users u ON u.id = b.user_id'
 
-const MAX_BATCH = 50
-// Boards by id; one statement text per number of ids (see db/batch.ts).
-const byIdStatements = Array.from({ length: MAX_BATCH + 1 }, (_, count) =>
-  count === 0 ? '' : `${SELECT_BOARDS} WHERE b.id IN (${Array(count).fill('?').join(', ')})`)
+// Boards by id, for each number of ids.
+const byIdStatements = statementsBySize(MAX_BATCH_SIZE, (count) => `${SELECT_BOARDS} WHERE b.id IN (${Array(count).fill('?').join(', ')})`)
 
 /**
  * Pages, newest first: one parenthesised SELECT per page, joined by UNION ALL, each tagged with
@@ -53,8 +51,7 @@ const MAX_PAGES = 20
 const pageStatement = (withAuthor: boolean, count: number) => Array.from({ length: count }, () =>
   `(${SELECT_BOARDS.replace('SELECT STRAIGHT_JOIN ', 'SELECT STRAIGHT_JOIN ? AS q, ')} ` +
   `WHERE b.id < ?${withAuthor ? ' AND b.user_id = ?' : ''} ORDER BY b.id DESC LIMIT ?)`).join(' UNION ALL ')
-const pageStatements = [false, true].map((withAuthor) =>
-  Array.from({ length: MAX_PAGES + 1 }, (_, count) => count === 0 ? '' : pageStatement(withAuthor, count)))
+const pageStatements = [false, true].map((withAuthor) => statementsBySize(MAX_PAGES, (count) => pageStatement(withAuthor, count)))
 /** Above any id: the "cursor" of page 1. */
 const FIRST_PAGE = Number.MAX_SAFE_INTEGER
 
@@ -67,7 +64,7 @@ export function createBoardsRepository (db: Database, pool: Pool) {
       const row = byId.get(id)
       return row ? toBoard(row) : null
     })
-  }, { maxBatchSize: MAX_BATCH })
+  })
 
   // Pages asked for together share one statement; equal pages (the front page, under load) are
   // read once for all who asked. One loader per filter shape, so the statement texts stay few.

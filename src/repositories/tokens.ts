@@ -1,6 +1,6 @@
 import { lt } from 'drizzle-orm'
 import { tokenBlocklist } from '../../drizzle/schema.js'
-import { createBatchLoader } from '../db/batch.js'
+import { createBatchLoader, MAX_BATCH_SIZE, statementsBySize } from '../db/batch.js'
 import { isDuplicateKey } from '../db/errors.js'
 import type { Pool } from 'mysql2/promise'
 import type { Database } from '../db/database.js'
@@ -59,8 +59,7 @@ function tokenStateStatement (count: number): string {
     `FROM (${tokens.join(' UNION ALL ')}) AS q JOIN users u ON u.id = q.user_id`
 }
 
-const MAX_BATCH = 50
-const tokenStateStatements = Array.from({ length: MAX_BATCH + 1 }, (_, count) => count > 0 ? tokenStateStatement(count) : '')
+const tokenStateStatements = statementsBySize(MAX_BATCH_SIZE, tokenStateStatement)
 
 export function createTokensRepository (db: Database, pool: Pool) {
 
@@ -79,7 +78,7 @@ export function createTokensRepository (db: Database, pool: Pool) {
       }
     }
     return states
-  }, { maxBatchSize: MAX_BATCH, keyOf: (key) => key.jti })
+  }, { keyOf: (key) => key.jti })
 
   return {
     /** The state of a token and its user, read in one round trip; null when the user is gone. */
