@@ -1,3 +1,14 @@
+/** The most keys one statement carries, unless a loader sets its own maximum. */
+export const MAX_BATCH_SIZE = 50
+
+/**
+ * The statement text for each batch size from 1 to `max` (index 0 is unused), built once: a
+ * text per size, so each is prepared once per connection and reused.
+ */
+export function statementsBySize (max: number, build: (size: number) => string): readonly string[] {
+  return Array.from({ length: max + 1 }, (_, size) => size === 0 ? '' : build(size))
+}
+
 /**
  * A lookup that collects the calls made during one turn of the event loop and answers them all
  * with one query.
@@ -11,17 +22,6 @@
  * `loadMany` gets distinct keys (at most `maxBatchSize`) and returns their values in the same
  * order. If it fails, every call of that batch fails with the same error.
  */
-/** The most keys one statement carries, unless a loader sets its own maximum. */
-export const MAX_BATCH_SIZE = 50
-
-/**
- * The statement text for each batch size from 1 to `max` (index 0 is unused), built once: a
- * text per size, so each is prepared once per connection and reused.
- */
-export function statementsBySize (max: number, build: (size: number) => string): readonly string[] {
-  return Array.from({ length: max + 1 }, (_, size) => size === 0 ? '' : build(size))
-}
-
 export function createBatchLoader<K, V> (
   loadMany: (keys: readonly K[]) => Promise<readonly V[]>,
   { maxBatchSize = MAX_BATCH_SIZE, keyOf = (key: K): unknown => key }: { maxBatchSize?: number, keyOf?: (key: K) => unknown } = {},

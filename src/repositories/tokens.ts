@@ -40,7 +40,7 @@ interface TokenStateRow {
   session_revoked: number
 }
 
-export interface TokenKey {
+interface TokenKey {
   userId: number
   jti: string
   sid: string
