@@ -1,4 +1,4 @@
-import { bigint, datetime, mysqlEnum, mysqlTable, uniqueIndex, varchar } from 'drizzle-orm/mysql-core'
+import { bigint, datetime, index, mysqlEnum, mysqlTable, uniqueIndex, varchar } from 'drizzle-orm/mysql-core'
 import { sql } from 'drizzle-orm'
 
 export const users = mysqlTable('users', {
@@ -16,6 +16,10 @@ export const users = mysqlTable('users', {
   kept_session_id: varchar('kept_session_id', { length: 36 }),
   created_at: datetime('created_at', { mode: 'date', fsp: 3 }).notNull().default(sql`CURRENT_TIMESTAMP(3)`),
   updated_at: datetime('updated_at', { mode: 'date', fsp: 3 }).notNull().default(sql`CURRENT_TIMESTAMP(3)`),
-}, (table) => [uniqueIndex('users_email_unique').on(table.email)])
+}, (table) => [
+  uniqueIndex('users_email_unique').on(table.email),
+  // The last-admin check reads the admins, and only them, under a lock (repositories/users.ts).
+  index('users_role_idx').on(table.role),
+])
 
 export type UserRow = typeof users.$inferSelect

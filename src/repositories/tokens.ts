@@ -50,13 +50,18 @@ interface TokenKey {
  * The token check of n tokens in one statement: a derived table of (i, user id, jti, sid), one
  * primary-key probe into users and two into token_blocklist per row. A token whose user is gone
  * has no row. One statement text per n, so each is prepared once per connection.
+ *
+ * The form fixes the plan (issue 12): STRAIGHT_JOIN reads the batch's keys first and FORCE INDEX
+ * makes each users row a primary-key probe. Left to the statistics, MariaDB scanned a small
+ * users table whole and probed the keys from it; the blocklist is probed from correlated
+ * subqueries, which run per key and cannot be turned into a scan.
  */
 function tokenStateStatement (count: number): string {
   const tokens = Array.from({ length: count }, (_, i) => i === 0 ? 'SELECT ? AS i, ? AS user_id, ? AS jti, ? AS sid' : 'SELECT ?, ?, ?, ?')
   return 'SELECT q.i, u.id, u.email, u.name, u.role, u.created_at, u.updated_at, u.tokens_valid_after, u.kept_session_id, ' +
-    '(SELECT b.created_at FROM token_blocklist b WHERE b.jti = q.jti) AS token_revoked_at, ' +
-    'EXISTS (SELECT 1 FROM token_blocklist b WHERE b.jti = q.sid) AS session_revoked ' +
-    `FROM (${tokens.join(' UNION ALL ')}) AS q JOIN users u ON u.id = q.user_id`
+    '(SELECT b.created_at FROM token_blocklist b FORCE INDEX (PRIMARY) WHERE b.jti = q.jti) AS token_revoked_at, ' +
+    'EXISTS (SELECT 1 FROM token_blocklist b FORCE INDEX (PRIMARY) WHERE b.jti = q.sid) AS session_revoked ' +
+    `FROM (${tokens.join(' UNION ALL ')}) AS q STRAIGHT_JOIN users u FORCE INDEX (PRIMARY) ON u.id = q.user_id`
 }
 
 const tokenStateStatements = statementsBySize(MAX_BATCH_SIZE, tokenStateStatement)

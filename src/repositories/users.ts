@@ -37,12 +37,15 @@ export function createUsersRepository (db: Database) {
   }
 
   /**
-   * Inside a transaction: refuses when `id` is the only admin. Locking every admin row
-   * serialises concurrent demotions and deletions: two admins demoting each other cannot both
-   * succeed.
+   * Inside a transaction: refuses when `id` is the only admin. Two admin rows are enough to know
+   * (ours and one other), and every such check locks the first admin in id order, so
+   * concurrent demotions and deletions queue behind each other: two admins demoting each other
+   * cannot both succeed. The role index keeps this to two rows read (and locked) however many
+   * users there are; without it, the locking read scanned and locked every user.
    */
   async function refuseIfLastAdmin (tx: Database, id: number): Promise<void> {
-    const admins = await tx.select({ id: users.id }).from(users).where(eq(users.role, 'admin')).for('update')
+    const admins = await tx.select({ id: users.id }).from(users, { forceIndex: 'users_role_idx' })
+      .where(eq(users.role, 'admin')).orderBy(asc(users.id)).limit(2).for('update')
     if (admins.length === 1 && admins[0]!.id === id) throw lastAdmin()
   }
 
@@ -60,10 +63,14 @@ export function createUsersRepository (db: Database) {
       }
     },
 
-    /** Keyset page by id; `limit + 1` rows so the caller knows whether a next page exists. */
-    async list ({ limit, afterId }: { limit: number, afterId?: number }): Promise<User[]> {
-      return db.select(userColumns).from(users)
-        .where(afterId === undefined ? undefined : gt(users.id, afterId))
+    /**
+     * Keyset page by id; `limit + 1` rows so the caller knows whether a next page exists. A range
+     * on the primary key (ids start at 1), forced, so the page is read in index order and never
+     * sorted.
+     */
+    async list ({ limit, afterId = 0 }: { limit: number, afterId?: number }): Promise<User[]> {
+      return db.select(userColumns).from(users, { forceIndex: 'PRIMARY' })
+        .where(gt(users.id, afterId))
         .orderBy(asc(users.id)).limit(limit + 1)
     },
 

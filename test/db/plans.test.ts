@@ -1,0 +1,226 @@
+import { randomUUID } from 'node:crypto'
+import t, { type Test } from 'tap'
+import { createConnection, type Connection, type Pool } from 'mysql2/promise'
+import { createDatabasePool } from '../../src/db/pool.js'
+import { createDatabase } from '../../src/db/database.js'
+import { createRepositories, type Repositories } from '../../src/repositories/index.js'
+import { createTestDatabase, testConfig } from '../helper.js'
+
+// MariaDB picks a plan from table statistics. A page that walks an index on the benchmark's
+// 1 000 users read and sorted every board of a deployment with two users (issue 12). So every
+// statement on the request path is run here, through the real repositories, on data shapes
+// chosen to tempt the optimizer, before and after ANALYZE TABLE; each statement is executed with
+// ANALYZE FORMAT=JSON (inside a transaction that is rolled back) and its real plan is checked:
+// no full scan of a table, no filesort, no temporary table, no join buffer, and no table access
+// that reads more rows than a page (20) plus a small constant.
+
+const BOARDS = 131_072
+const PAGE = 20
+const MAX_ROWS_PER_ACCESS = PAGE + 5
+
+interface Shape {
+  name: string
+  users: number
+  /** SQL for the author of the board made from sequence row `seq`. */
+  authorOf: string
+  /** An author with many boards, one with few (or many), one with none. */
+  authors: { name: string, id: number }[]
+}
+
+const SHAPES: Shape[] = [
+  {
+    name: 'one user owns all 131,072 boards, one user has none',
+    users: 2,
+    authorOf: '1',
+    authors: [{ name: 'the author of every board', id: 1 }, { name: 'an author with none', id: 2 }],
+  },
+  {
+    name: 'two users: 99 % and 1 % of the boards, spread through the table',
+    users: 2,
+    authorOf: 'IF(seq % 100 = 0, 2, 1)',
+    authors: [{ name: 'the 99 % author', id: 1 }, { name: 'the 1 % author', id: 2 }, { name: 'an author that does not exist', id: 3 }],
+  },
+  {
+    name: '1,000 users, boards round robin over 999 of them',
+    users: 1000,
+    authorOf: '1 + seq % 999',
+    authors: [{ name: 'an author of 0.1 %', id: 7 }, { name: 'an author with none', id: 1000 }],
+  },
+]
+
+interface Statement { sql: string, plan: unknown }
+type Run = (...args: unknown[]) => Promise<unknown>
+
+const SKIPPED = /^\s*(begin|commit|rollback|savepoint|release|set\s)/i
+const sqlOf = (options: unknown) => typeof options === 'string' ? options : (options as { sql: string }).sql
+const valuesOf = (options: unknown, values: unknown) => values ?? (typeof options === 'object' ? (options as { values?: unknown }).values : undefined)
+
+/**
+ * The pool the repositories get, with each statement run first under ANALYZE FORMAT=JSON and
+ * undone: on a connection of its own for statements outside a transaction, and on the
+ * transaction's own connection behind a savepoint for those inside one (a separate connection
+ * would wait for the locks the transaction holds).
+ */
+function recordingPool (pool: Pool, analyzer: Connection, statements: Statement[]): Pool {
+  async function analyze (connection: { query: Run }, inTransaction: boolean, options: unknown, values: unknown) {
+    const text = sqlOf(options)
+    if (SKIPPED.test(text)) return
+    // The analyzer connection runs in UTC like the pool, so it writes dates as the pool would.
+    const inlined = analyzer.format(text, valuesOf(options, values) as unknown[])
+    await connection.query(inTransaction ? 'SAVEPOINT plan_check' : 'START TRANSACTION')
+    try {
+      const [rows] = await connection.query(`ANALYZE FORMAT=JSON ${inlined}`) as [Array<Record<string, string>>]
+      statements.push({ sql: inlined, plan: JSON.parse(Object.values(rows[0]!)[0]!) })
+    } finally {
+      await connection.query(inTransaction ? 'ROLLBACK TO SAVEPOINT plan_check' : 'ROLLBACK')
+    }
+  }
+  const wrap = <T extends object>(target: T, analyzeOn: (options: unknown, values: unknown) => Promise<void>, extra: Record<string | symbol, unknown> = {}): T =>
+    new Proxy(target, {
+      get (object, property) {
+        if (property in extra) return extra[property]
+        const value = Reflect.get(object, property)
+        if (property === 'query' || property === 'execute') {
+          return async (options: unknown, values?: unknown, ...rest: unknown[]) => {
+            await analyzeOn(options, values)
+            return (value as Run).call(object, options, values, ...rest)
+          }
+        }
+        return typeof value === 'function' ? value.bind(object) : value
+      },
+    })
+  const getConnection = async () => {
+    const connection = await pool.getConnection()
+    let inTransaction = false
+    return wrap(connection, async (options, values) => {
+      const text = sqlOf(options)
+      if (/^\s*(begin|start transaction)/i.test(text)) inTransaction = true
+      else if (/^\s*(commit|rollback)\s*$/i.test(text)) inTransaction = false
+      else await analyze(connection as unknown as { query: Run }, inTransaction, options, values)
+    })
+  }
+  return wrap(pool, (options, values) => analyze(analyzer as unknown as { query: Run }, false, options, values), { getConnection })
+}
+
+interface Problem { reason: string, table?: string }
+
+/** Every table access in an ANALYZE FORMAT=JSON plan that breaks a rule. */
+function problemsOf (plan: unknown): Problem[] {
+  const problems: Problem[] = []
+  const visit = (node: unknown) => {
+    if (Array.isArray(node)) return node.forEach(visit)
+    if (node === null || typeof node !== 'object') return
+    const object = node as Record<string, unknown>
+    if ('filesort' in object || 'read_sorted_file' in object) problems.push({ reason: 'filesort' })
+    if ('temporary_table' in object) problems.push({ reason: 'temporary table' })
+    if ('block-nl-join' in object || 'buffer_type' in object) problems.push({ reason: 'join buffer' })
+    const table = object.table as Record<string, unknown> | undefined
+    // <derivedN> and <unionN,M> are the statement's own small lists (a batch's keys), not tables.
+    if (table && typeof table.table_name === 'string' && !table.table_name.startsWith('<')) {
+      const name = table.table_name
+      if (table.access_type === 'ALL' || table.access_type === 'index') problems.push({ reason: `full ${table.access_type === 'ALL' ? 'table' : 'index'} scan`, table: name })
+      const examined = Number(table.r_loops ?? 0) * Number(table.r_rows ?? 0)
+      if (examined > MAX_ROWS_PER_ACCESS) problems.push({ reason: `${examined} rows examined (at most ${MAX_ROWS_PER_ACCESS})`, table: name })
+    }
+    Object.values(object).forEach(visit)
+  }
+  visit(plan)
+  return problems
+}
+
+async function seedShape (url: string, shape: Shape) {
+  const connection = await createConnection(url)
+  await connection.query(`INSERT INTO users (email, name, password_hash, role) SELECT CONCAT('user', seq, '@plans.test'), CONCAT('User ', seq), 'x', IF(seq = 1, 'admin', 'user') FROM seq_1_to_${shape.users}`)
+  await connection.query(`INSERT INTO boards (title, content, user_id) SELECT CONCAT('Board ', seq), 'Lorem ipsum dolor sit amet.', ${shape.authorOf} FROM seq_1_to_${BOARDS}`)
+  // A tiny blocklist: the shape on which an optimizer prefers a scan to an index.
+  await connection.query("INSERT INTO token_blocklist (jti, kind, user_id, expires_at) SELECT UUID(), 'access', 1, NOW(3) + INTERVAL 1 DAY FROM seq_1_to_3")
+  await connection.end()
+}
+
+/** Each request-path use of the repositories, by name. */
+function scenarios (repos: Repositories, shape: Shape): Array<[string, () => Promise<unknown>]> {
+  const middle = BOARDS / 2
+  const list: Array<[string, () => Promise<unknown>]> = [
+    ['token check, one token', () => repos.tokens.findTokenState(1, randomUUID(), randomUUID())],
+    ['token check, three tokens in one batch', () => Promise.all([1, 2, 2].map((id) => repos.tokens.findTokenState(id, randomUUID(), randomUUID())))],
+    ['board by id', () => repos.boards.findById(middle)],
+    ['boards by id, three in one batch', () => Promise.all([1, middle, BOARDS].map((id) => repos.boards.findById(id)))],
+    ['ownership check', () => repos.boards.findAuthorId(middle)],
+    ['front page', () => repos.boards.list({ limit: PAGE })],
+    ['deep page', () => repos.boards.list({ limit: PAGE, beforeId: middle })],
+    ['last page', () => repos.boards.list({ limit: PAGE, beforeId: 10 })],
+    ['two pages in one batch', () => Promise.all([repos.boards.list({ limit: PAGE }), repos.boards.list({ limit: PAGE, beforeId: middle })])],
+    ['users, first page', () => repos.users.list({ limit: PAGE })],
+    ['users, next page', () => repos.users.list({ limit: PAGE, afterId: 1 })],
+    ['user by id', () => repos.users.findById(2)],
+    ['user exists', () => repos.users.exists(2)],
+    ['credentials by email', () => repos.users.findCredentials({ email: 'user2@plans.test' })],
+    ['create, edit and delete a board', async () => {
+      const board = await repos.boards.create({ title: 'new', content: 'new', user_id: 2 })
+      await repos.boards.update(board.id, { title: 'edited' })
+      await repos.boards.delete(board.id)
+    }],
+    ['edit a user', () => repos.users.update(2, { name: 'Renamed' }, new Date())],
+    ['demote the last admin (refused)', () => repos.users.update(1, { role: 'user' }, new Date()).catch(() => {})],
+    ['revoke and rotate tokens', async () => {
+      const expires_at = new Date(Date.now() + 60_000)
+      await repos.tokens.revoke([{ jti: randomUUID(), kind: 'access', user_id: 2, expires_at }])
+      await repos.tokens.claimRotation({ jti: randomUUID(), user_id: 2, expires_at })
+    }],
+    ['end other sessions', () => repos.users.cutOffSessions(2, new Date(), randomUUID())],
+  ]
+  for (const author of shape.authors) {
+    list.push([`page of ${author.name}`, () => repos.boards.list({ limit: PAGE, authorId: author.id })])
+    list.push([`deep page of ${author.name}`, () => repos.boards.list({ limit: PAGE, authorId: author.id, beforeId: middle })])
+  }
+  return list
+}
+
+async function checkPlans (t: Test, repos: Repositories, statements: Statement[], shape: Shape) {
+  for (const [name, run] of scenarios(repos, shape)) {
+    statements.length = 0
+    await run()
+    t.ok(statements.length > 0, `${name}: ran at least one statement`)
+    for (const statement of statements) {
+      const problems = problemsOf(statement.plan)
+      t.same(problems, [], `${name}: ${statement.sql.slice(0, 100)}…`, problems.length ? { sql: statement.sql, plan: statement.plan } : {})
+    }
+  }
+}
+
+for (const shape of SHAPES) {
+  t.test(`every request-path statement walks an index on: ${shape.name}`, async (t) => {
+    const url = await createTestDatabase(t)
+    await seedShape(url, shape)
+    const config = testConfig({ DATABASE_URL: url })
+    const pool = createDatabasePool(config)
+    const analyzer = await createConnection({ uri: url, timezone: 'Z' })
+    t.teardown(async () => { await analyzer.end(); await pool.end() })
+    const statements: Statement[] = []
+    const recording = recordingPool(pool, analyzer, statements)
+    const repos = createRepositories(createDatabase(recording), recording)
+
+    await t.test('as loaded', (t) => checkPlans(t, repos, statements, shape))
+    await analyzer.query('ANALYZE TABLE users, boards, token_blocklist')
+    await t.test('after ANALYZE TABLE', (t) => checkPlans(t, repos, statements, shape))
+  })
+}
+
+t.test('the checker finds what it looks for', async (t) => {
+  // The rules must be able to fail: run statements that break each one through the same checker.
+  const url = await createTestDatabase(t)
+  await seedShape(url, SHAPES[0]!)
+  const connection = await createConnection(url)
+  t.teardown(() => connection.end())
+  const planOf = async (sql: string) => {
+    const [rows] = await connection.query(`ANALYZE FORMAT=JSON ${sql}`) as unknown as [Array<Record<string, string>>]
+    return JSON.parse(Object.values(rows[0]!)[0]!)
+  }
+  const reasons = async (sql: string) => problemsOf(await planOf(sql)).map((problem) => problem.reason.replace(/^\d+ rows examined.*/, 'rows examined'))
+  t.ok((await reasons('SELECT id FROM boards ORDER BY title LIMIT 20')).includes('filesort'), 'a filesort')
+  t.ok((await reasons('SELECT user_id, COUNT(*) FROM boards GROUP BY title LIMIT 5')).includes('temporary table'), 'a temporary table')
+  t.ok((await reasons('SELECT a.id FROM users a JOIN users b ON b.name = a.name')).includes('join buffer'), 'a join buffer')
+  t.ok((await reasons('SELECT COUNT(*) FROM users IGNORE INDEX (PRIMARY, users_email_unique) WHERE name <> \'\'')).includes('full table scan'), 'a full table scan')
+  t.ok((await reasons('SELECT id FROM boards WHERE user_id = 1 AND id < 100000 LIMIT 100')).includes('rows examined'), 'more rows than a page')
+  t.same(await reasons('SELECT id FROM boards FORCE INDEX (PRIMARY) WHERE id < 100000 ORDER BY id DESC LIMIT 21'), [], 'and nothing on a page walked by the index')
+})
