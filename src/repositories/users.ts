@@ -24,6 +24,9 @@ export interface NewUser {
   role?: Role
 }
 
+/** See refuseIfLastAdmin(). */
+const ADMIN_CHECK = { isolationLevel: 'read committed' } as const
+
 const emailTaken = () => new AppError(409, 'email_taken', 'An account with this email already exists')
 const lastAdmin = () => new AppError(409, 'last_admin', 'The last admin cannot stop being an admin; make another user admin first')
 
@@ -41,7 +44,10 @@ export function createUsersRepository (db: Database) {
    * (ours and one other), and every such check locks the first admin in id order, so
    * concurrent demotions and deletions queue behind each other: two admins demoting each other
    * cannot both succeed. The role index keeps this to two rows read (and locked) however many
-   * users there are; without it, the locking read scanned and locked every user.
+   * users there are; without it, the locking read scanned and locked every user. The
+   * transactions that run it are READ COMMITTED (ADMIN_CHECK above): under REPEATABLE READ the
+   * locking read also locks the gaps of the role index, and the role change's own insert into
+   * that index then deadlocks with a concurrent check waiting on the same admin.
    */
   async function refuseIfLastAdmin (tx: Database, id: number): Promise<void> {
     const admins = await tx.select({ id: users.id }).from(users, { forceIndex: 'users_role_idx' })
@@ -108,7 +114,7 @@ export function createUsersRepository (db: Database) {
             ...(roleChanges && { role, tokens_valid_after: at, kept_session_id: null }),
             updated_at: sql`CURRENT_TIMESTAMP(3)`,
           }).where(eq(users.id, id))
-        })
+        }, ADMIN_CHECK)
       } catch (error) {
         if (isDuplicateKey(error)) throw emailTaken()
         throw error
@@ -120,7 +126,7 @@ export function createUsersRepository (db: Database) {
       await db.transaction(async (tx) => {
         await refuseIfLastAdmin(tx as unknown as Database, id)
         await tx.delete(users).where(eq(users.id, id))
-      })
+      }, ADMIN_CHECK)
     },
 
     /**
