@@ -15,6 +15,7 @@ import authPlugin from './plugins/auth/index.js'
 import docsPlugin from './plugins/docs.js'
 import healthPlugin from './plugins/health.js'
 import demoPlugin from './plugins/demo.js'
+import mailPlugin from './plugins/mail.js'
 import { sendError, toErrorBody } from './plugins/errors.js'
 import { AppError, type ErrorCode } from './errors.js'
 import authRoutes from './routes/auth/index.js'
@@ -137,6 +138,7 @@ export async function buildApp (config: Config) {
   await app.register(dbPlugin)
   await app.register(purgePlugin)
   await app.register(authPlugin)
+  await app.register(mailPlugin)
   await app.register(docsPlugin)
   await app.register(healthPlugin)
   await app.register(authRoutes)
