@@ -21,6 +21,8 @@ import { AppError, type ErrorCode } from './errors.js'
 import authRoutes from './routes/auth/index.js'
 import userRoutes from './routes/users/index.js'
 import boardRoutes from './routes/boards/index.js'
+import passwordRoutes from './routes/password/index.js'
+import emailRoutes from './routes/email/index.js'
 
 const REQUEST_ID = /^[\w.-]{1,64}$/
 
@@ -144,6 +146,8 @@ export async function buildApp (config: Config) {
   await app.register(authRoutes)
   await app.register(userRoutes)
   await app.register(boardRoutes)
+  await app.register(passwordRoutes)
+  await app.register(emailRoutes)
   await app.register(demoPlugin)
   return app
 }
