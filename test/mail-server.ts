@@ -26,10 +26,14 @@ export interface MailServer {
   waitForMail (match: (mail: ReceivedMail) => boolean, timeoutMs?: number): Promise<ReceivedMail>
 }
 
-/** A server on a port of its own, listening unless `listening: false`; closed at the end of `t`. */
-export async function startMailServer (t: Test, { listening = true, port }: { listening?: boolean, port?: number } = {}): Promise<MailServer> {
+/**
+ * A server on a port of its own, listening unless `listening: false`; closed at the end of `t`.
+ * `refuseFirst`: that many messages are answered 451 (a temporary failure) before any is taken.
+ */
+export async function startMailServer (t: Test, { listening = true, port, refuseFirst = 0 }: { listening?: boolean, port?: number, refuseFirst?: number } = {}): Promise<MailServer> {
   const chosenPort = port ?? await freePort()
   const mails: ReceivedMail[] = []
+  let refusals = refuseFirst
   const waiters = new Set<() => void>()
   let server: SMTPServer | null = null
 
@@ -40,6 +44,12 @@ export async function startMailServer (t: Test, { listening = true, port }: { li
     logger: false,
     closeTimeout: 100,
     onData (stream, session, callback) {
+      if (refusals > 0) {
+        refusals -= 1
+        stream.resume()
+        stream.on('end', () => callback(Object.assign(new Error('Try again later'), { responseCode: 451 })))
+        return
+      }
       simpleParser(stream).then((parsed) => {
         mails.push({
           to: session.envelope.rcptTo.map((rcpt) => rcpt.address),
