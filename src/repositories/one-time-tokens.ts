@@ -45,6 +45,12 @@ export async function endEverySession (tx: Database, userId: number, at: Date): 
   await tx.update(users).set({ tokens_valid_after: at, kept_session_id: null }).where(eq(users.id, userId))
 }
 
+// READ COMMITTED for the transactions that write tokens: under REPEATABLE READ, the UPDATEs by
+// (user_id, purpose) take gap locks on the index, and two users' concurrent requests then
+// deadlock on each other's INSERT (seen in bench/forgot-timing.ts). The user's row lock, taken
+// first, is what serialises the requests of one user; nothing here needs gap locks.
+const WRITE_TOKENS = { isolationLevel: 'read committed' } as const
+
 /** tx.rollback() throws to end the transaction; for these callers it means "did nothing". */
 function rolledBackIsFalse (error: unknown): false {
   if (error instanceof TransactionRollbackError) return false
@@ -90,7 +96,7 @@ export function createOneTimeTokensRepository (db: Database) {
           expires_at: inFuture(ttl),
         })
         return Buffer.concat([selector, verifier]).toString('base64url')
-      })
+      }, WRITE_TOKENS)
     },
 
     /**
@@ -135,7 +141,7 @@ export function createOneTimeTokensRepository (db: Database) {
           .where(and(eq(oneTimeTokens.user_id, token.userId), eq(oneTimeTokens.purpose, 'password_reset'), isNull(oneTimeTokens.spent_at)))
         await endEverySession(tx as unknown as Database, token.userId, at)
         return true
-      }).catch(rolledBackIsFalse)
+      }, WRITE_TOKENS).catch(rolledBackIsFalse)
     },
 
     /** Spends the token and marks its email verified; false as for resetPassword(). */
