@@ -23,6 +23,8 @@ export interface NewUser {
   name: string
   password_hash: string
   role?: Role
+  /** Set only by the operator's CLI (create-admin, seed): nobody else can vouch for an address. */
+  email_verified_at?: Date
 }
 
 const emailTaken = () => new AppError(409, 'email_taken', 'An account with this email already exists')
