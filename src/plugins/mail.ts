@@ -29,7 +29,7 @@ declare module 'fastify' {
  */
 export default fp(async (app) => {
   const { config, repos } = app
-  const transport = createMailTransport(config, app.log)
+  const transport = await createMailTransport(config, app.log)
   const outbox = createOutbox(transport, app.log, { retryDelays: config.MAIL_RETRY_DELAYS })
   if (transport.kind === 'none') {
     app.log.warn('SMTP_URL is not set: password-reset and verification mails will not be sent')
