@@ -61,3 +61,17 @@ t.test('a mail server that accepts connections and never answers does not hold t
   clearTimeout(timer)
   t.equal(result, 'closed', 'app.close() returns with a delivery under way')
 })
+
+t.test('a mail that keeps failing is given up after the last retry, not retried forever', async (t) => {
+  const port = await freePort()
+  const smtp = await startMailServer(t, { port, listening: false })
+  const app = await build(t, { SMTP_URL: smtp.url, APP_URL, MAIL_RETRY_DELAYS: '50ms,100ms' })
+  const me = await registerAndLogin(app)
+  t.equal((await app.inject({ method: 'POST', url: '/password/forgot', payload: { email: me.user.email } })).statusCode, 202)
+  // idle() resolves only once every queued mail is delivered or given up: here, after 3 attempts.
+  await app.mail.idle()
+  await smtp.listen()
+  await app.inject({ method: 'POST', url: '/password/forgot', payload: { email: me.user.email } })
+  await app.mail.idle()
+  t.same(smtp.mails.filter((m) => /reset/i.test(m.subject)).length, 1, 'only the mail asked for after the server came back arrives')
+})
