@@ -14,6 +14,9 @@ export const users = mysqlTable('users', {
   tokens_valid_after: datetime('tokens_valid_after', { mode: 'date', fsp: 3 }),
   // The one session that survives the cut-off above ("logout others", password change).
   kept_session_id: varchar('kept_session_id', { length: 36 }),
+  // When the user proved they read mail at `email` (API.md §10); null until then, and again
+  // after the email changes.
+  email_verified_at: datetime('email_verified_at', { mode: 'date', fsp: 3 }),
   created_at: datetime('created_at', { mode: 'date', fsp: 3 }).notNull().default(sql`CURRENT_TIMESTAMP(3)`),
   updated_at: datetime('updated_at', { mode: 'date', fsp: 3 }).notNull().default(sql`CURRENT_TIMESTAMP(3)`),
 }, (table) => [

@@ -15,11 +15,14 @@ import authPlugin from './plugins/auth/index.js'
 import docsPlugin from './plugins/docs.js'
 import healthPlugin from './plugins/health.js'
 import demoPlugin from './plugins/demo.js'
+import mailPlugin from './plugins/mail.js'
 import { sendError, toErrorBody } from './plugins/errors.js'
 import { AppError, type ErrorCode } from './errors.js'
 import authRoutes from './routes/auth/index.js'
 import userRoutes from './routes/users/index.js'
 import boardRoutes from './routes/boards/index.js'
+import passwordRoutes from './routes/password/index.js'
+import emailRoutes from './routes/email/index.js'
 
 const REQUEST_ID = /^[\w.-]{1,64}$/
 
@@ -137,11 +140,14 @@ export async function buildApp (config: Config) {
   await app.register(dbPlugin)
   await app.register(purgePlugin)
   await app.register(authPlugin)
+  await app.register(mailPlugin)
   await app.register(docsPlugin)
   await app.register(healthPlugin)
   await app.register(authRoutes)
   await app.register(userRoutes)
   await app.register(boardRoutes)
+  await app.register(passwordRoutes)
+  await app.register(emailRoutes)
   await app.register(demoPlugin)
   return app
 }

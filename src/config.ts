@@ -38,6 +38,13 @@ const EnvSchema = Type.Object({
   BLOCKLIST_PURGE_INTERVAL: Duration('10m'),
   CORS_ORIGINS: Type.String({ default: '', description: 'Comma-separated origins allowed cross-origin; empty: none' }),
   TRUST_PROXY: Type.Boolean({ default: false, description: 'Take the client address from X-Forwarded-For' }),
+  PASSWORD_RESET_TTL: Duration('30m'),
+  EMAIL_VERIFICATION_TTL: Duration('24h'),
+  REQUIRE_EMAIL_VERIFICATION: Type.Boolean({ default: false, description: 'Refuse logins (403) until the email is verified' }),
+  SMTP_URL: Type.Optional(Type.String({ pattern: '^smtps?://[^/?#]', description: 'smtp://user:pass@host:587 or smtps://…:465' })),
+  MAIL_FROM: Type.String({ minLength: 3, default: 'boardkit <no-reply@localhost>' }),
+  MAIL_RETRY_DELAYS: Type.String({ pattern: '^(\\d+(ms|s|m|h|d)?)(,\\d+(ms|s|m|h|d)?)*$|^$', default: '1s,5s,30s,2m,10m', description: 'Waits before each retry of a failed mail' }),
+  APP_URL: Type.String({ pattern: '^https?://[^/?#]+(/[^?#]*)?$', default: 'http://127.0.0.1:3000', description: 'Where the links in mails point' }),
 })
 type Env = Static<typeof EnvSchema>
 
@@ -45,11 +52,13 @@ type Env = Static<typeof EnvSchema>
 export const CONFIG_KEYS = Object.keys(EnvSchema.properties)
 
 type DurationKey = 'DB_CONNECT_TIMEOUT' | 'DB_QUERY_TIMEOUT' | 'ACCESS_TOKEN_TTL' | 'REFRESH_TOKEN_TTL' | 'REFRESH_REUSE_GRACE'
-  | 'LOGIN_LOCKOUT_WINDOW' | 'BLOCKLIST_PURGE_INTERVAL'
+  | 'LOGIN_LOCKOUT_WINDOW' | 'BLOCKLIST_PURGE_INTERVAL' | 'PASSWORD_RESET_TTL' | 'EMAIL_VERIFICATION_TTL'
 
 /** Durations are milliseconds; everything else keeps its environment name and parsed type. */
-export type Config = Readonly<Omit<Env, DurationKey | 'JWT_SECRET' | 'CORS_ORIGINS'> & Record<DurationKey, number> & {
+export type Config = Readonly<Omit<Env, DurationKey | 'JWT_SECRET' | 'CORS_ORIGINS' | 'MAIL_RETRY_DELAYS'> & Record<DurationKey, number> & {
   CORS_ORIGINS: readonly string[]
+  /** Milliseconds to wait before each retry of a failed mail delivery. */
+  MAIL_RETRY_DELAYS: readonly number[]
   JWT_SECRET: string
   /** True when no secret was configured and one was generated for this process only. */
   JWT_SECRET_GENERATED: boolean
@@ -109,6 +118,11 @@ export function loadConfig(source: Record<string, string | undefined>): Config {
     ACCESS_TOKEN_TTL: parseDuration(env.ACCESS_TOKEN_TTL),
     REFRESH_TOKEN_TTL: parseDuration(env.REFRESH_TOKEN_TTL),
     REFRESH_REUSE_GRACE: parseDuration(env.REFRESH_REUSE_GRACE),
+    PASSWORD_RESET_TTL: parseDuration(env.PASSWORD_RESET_TTL),
+    EMAIL_VERIFICATION_TTL: parseDuration(env.EMAIL_VERIFICATION_TTL),
+    MAIL_RETRY_DELAYS: env.MAIL_RETRY_DELAYS.split(',').filter(Boolean).map(parseDuration),
+    // Links are APP_URL + a path: one trailing slash fewer, never two in a row.
+    APP_URL: env.APP_URL.replace(/\/+$/, ''),
     JWT_SECRET: secret ?? randomBytes(48).toString('base64url'),
     JWT_SECRET_GENERATED: !secret,
   })

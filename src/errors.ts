@@ -18,6 +18,9 @@ export type ErrorCode =
   | 'rate_limited'
   | 'service_unavailable'
   | 'internal_error'
+  | 'invalid_reset_token'
+  | 'invalid_verification_token'
+  | 'email_not_verified'
 
 export interface ErrorDetail {
   path: string

@@ -62,7 +62,7 @@ export function newUser (overrides: Partial<{ email: string, name: string, passw
 export interface Session {
   access_token: string
   refresh_token: string
-  user: { id: number, email: string, name: string, role: string }
+  user: { id: number, email: string, name: string, role: string, email_verified_at: string | null }
 }
 
 /** Registers a user and logs them in. */

@@ -118,6 +118,7 @@ export default fp(async (app) => {
         { name: 'auth', description: 'Register, log in, refresh and revoke tokens' },
         { name: 'users', description: 'Accounts: self-service and administration' },
         { name: 'boards', description: 'Posts, newest first; their author or an admin may change them' },
+        { name: 'account', description: 'Password reset and email verification by mailed single-use links' },
         { name: 'operations', description: 'Liveness and readiness' },
       ],
       components: {

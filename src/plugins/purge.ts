@@ -2,7 +2,7 @@ import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
 
 /**
- * Deletes expired blocklist rows and spent login-failure windows now and then, so neither table
+ * Deletes expired blocklist rows, spent login-failure windows and old one-time tokens now and then, so no table
  * grows without bound. Safe with several instances: each DELETE only removes rows that can no
  * longer match anything, and doing it twice is harmless. The timer is unref'd: it never keeps
  * the process alive, and it stops on close.
@@ -10,7 +10,8 @@ import type { FastifyInstance } from 'fastify'
 export async function purgeExpired (app: FastifyInstance) {
   const tokens = await app.repos.tokens.purgeExpired()
   const loginFailures = await app.repos.loginFailures.purgeExpired(app.config.LOGIN_LOCKOUT_WINDOW)
-  return { tokens, loginFailures }
+  const oneTimeTokens = await app.repos.oneTimeTokens.purgeExpired()
+  return { tokens, loginFailures, oneTimeTokens }
 }
 
 export default fp(async (app) => {

@@ -32,6 +32,7 @@ interface TokenStateRow {
   email: string
   name: string
   role: User['role']
+  email_verified_at: Date | null
   created_at: Date
   updated_at: Date
   tokens_valid_after: Date | null
@@ -58,7 +59,7 @@ interface TokenKey {
  */
 function tokenStateStatement (count: number): string {
   const tokens = Array.from({ length: count }, (_, i) => i === 0 ? 'SELECT ? AS i, ? AS user_id, ? AS jti, ? AS sid' : 'SELECT ?, ?, ?, ?')
-  return 'SELECT q.i, u.id, u.email, u.name, u.role, u.created_at, u.updated_at, u.tokens_valid_after, u.kept_session_id, ' +
+  return 'SELECT q.i, u.id, u.email, u.name, u.role, u.email_verified_at, u.created_at, u.updated_at, u.tokens_valid_after, u.kept_session_id, ' +
     '(SELECT b.created_at FROM token_blocklist b FORCE INDEX (PRIMARY) WHERE b.jti = q.jti) AS token_revoked_at, ' +
     'EXISTS (SELECT 1 FROM token_blocklist b FORCE INDEX (PRIMARY) WHERE b.jti = q.sid) AS session_revoked ' +
     `FROM (${tokens.join(' UNION ALL ')}) AS q STRAIGHT_JOIN users u FORCE INDEX (PRIMARY) ON u.id = q.user_id`
@@ -75,7 +76,7 @@ export function createTokensRepository (db: Database, pool: Pool) {
     const states: (TokenState | null)[] = keys.map(() => null)
     for (const row of rows as TokenStateRow[]) {
       states[row.i] = {
-        user: { id: row.id, email: row.email, name: row.name, role: row.role, created_at: row.created_at, updated_at: row.updated_at },
+        user: { id: row.id, email: row.email, name: row.name, role: row.role, email_verified_at: row.email_verified_at, created_at: row.created_at, updated_at: row.updated_at },
         tokensValidAfter: row.tokens_valid_after,
         keptSessionId: row.kept_session_id,
         tokenRevokedAt: row.token_revoked_at,

@@ -11,6 +11,7 @@ const userColumns = {
   email: users.email,
   name: users.name,
   role: users.role,
+  email_verified_at: users.email_verified_at,
   created_at: users.created_at,
   updated_at: users.updated_at,
 }
@@ -22,6 +23,8 @@ export interface NewUser {
   name: string
   password_hash: string
   role?: Role
+  /** Set only by the operator's CLI (create-admin, seed): nobody else can vouch for an address. */
+  email_verified_at?: Date
 }
 
 /** See refuseIfLastAdmin(). */
@@ -80,6 +83,12 @@ export function createUsersRepository (db: Database) {
         .orderBy(asc(users.id)).limit(limit + 1)
     },
 
+    /** The user with this (normalised) email, through users_email_unique. */
+    async findByEmail (email: string): Promise<User | null> {
+      const [row] = await db.select(userColumns).from(users).where(eq(users.email, email))
+      return row ?? null
+    },
+
     async exists (id: number): Promise<boolean> {
       const [row] = await db.select({ id: users.id }).from(users).where(eq(users.id, id))
       return row !== undefined
@@ -107,10 +116,13 @@ export function createUsersRepository (db: Database) {
           // Admin rows first, then the user's: the same lock order as delete(), so concurrent
           // demotions and deletions queue instead of deadlocking.
           if (role === 'user') await refuseIfLastAdmin(tx as unknown as Database, id)
-          const [current] = await tx.select({ role: users.role }).from(users).where(eq(users.id, id)).for('update')
+          const [current] = await tx.select({ role: users.role, email: users.email }).from(users).where(eq(users.id, id)).for('update')
           const roleChanges = current !== undefined && role !== undefined && role !== current.role
+          // API.md §10: a new address is unverified until a mail sent to it comes back.
+          const emailChanges = current !== undefined && profile.email !== undefined && profile.email !== current.email
           await tx.update(users).set({
             ...profile,
+            ...(emailChanges && { email_verified_at: null }),
             ...(roleChanges && { role, tokens_valid_after: at, kept_session_id: null }),
             updated_at: sql`CURRENT_TIMESTAMP(3)`,
           }).where(eq(users.id, id))

@@ -40,6 +40,14 @@ export const UserSchema = Type.Object({
   email: Email,
   name: Name,
   role: Role,
+  // One schema with two types, not anyOf: the serializer then writes a Date as ISO 8601
+  // without having to guess which branch a Date object belongs to.
+  email_verified_at: Type.Unsafe<Date | null>({
+    type: ['string', 'null'],
+    format: 'date-time',
+    description: 'When the user confirmed this email through a mailed link; null until then, and again after an email change',
+    examples: ['2026-11-22T10:05:00.000Z'],
+  }),
   created_at: Timestamp,
   updated_at: Timestamp,
 }, { $id: 'User', additionalProperties: false })
@@ -79,5 +87,11 @@ export const UserPageSchema = Type.Object({ items: Type.Array(ref(UserSchema)), 
 export const BoardPageSchema = Type.Object({ items: Type.Array(ref(BoardSchema)), next_cursor: NextCursor },
   { $id: 'BoardPage', additionalProperties: false, description: 'One page of boards, newest first' })
 
+export const AcceptedSchema = Type.Object({ status: Type.Literal('accepted') },
+  { $id: 'Accepted', additionalProperties: false, description: 'Taken in; any mail it causes is sent afterwards', examples: [{ status: 'accepted' }] })
+
+/** A password-reset or email-verification token, as taken from the `#token=` of a mailed link. */
+export const OneTimeToken = Type.String({ minLength: 1, maxLength: 256, description: 'The `token` from the fragment of the mailed link', examples: ['q1N0q2pVb2Vr…'] })
+
 /** Schemas registered once with app.addSchema; they become the document's named components. */
-export const sharedSchemas = [ErrorSchema, UserSchema, TokenPairSchema, UserSummarySchema, BoardSchema, UserPageSchema, BoardPageSchema]
+export const sharedSchemas = [ErrorSchema, UserSchema, TokenPairSchema, UserSummarySchema, BoardSchema, UserPageSchema, BoardPageSchema, AcceptedSchema]

@@ -55,7 +55,7 @@ t.test('login', async (t) => {
     t.equal(body.refresh_expires_in, REFRESH_TTL)
     t.type(body.access_token, 'string')
     t.type(body.refresh_token, 'string')
-    t.same(Object.keys(body.user).sort(), ['created_at', 'email', 'id', 'name', 'role', 'updated_at'], 'user object without any hash')
+    t.same(Object.keys(body.user).sort(), ['created_at', 'email', 'email_verified_at', 'id', 'name', 'role', 'updated_at'], 'user object without any hash')
     t.equal(body.user.id, user.id)
     t.equal(body.user.email, user.email)
     t.equal(body.user.role, 'user')

@@ -9,7 +9,7 @@ t.test('register', async (t) => {
     const response = await app.inject({ method: 'POST', url: '/register', payload: body })
     t.equal(response.statusCode, 201)
     const user = response.json()
-    t.same(Object.keys(user).sort(), ['created_at', 'email', 'id', 'name', 'role', 'updated_at'])
+    t.same(Object.keys(user).sort(), ['created_at', 'email', 'email_verified_at', 'id', 'name', 'role', 'updated_at'])
     t.equal(user.email, 'grace.hopper@example.com', 'email is trimmed and stored lower-case')
     t.equal(user.name, 'Grace Hopper', 'name is trimmed')
     t.equal(user.role, 'user')

@@ -69,7 +69,7 @@ const MATRIX: Array<[Route, Actor, Target, number, string | null]> = [
 ]
 
 const MISSING_ID = 987_654_321
-const USER_KEYS = ['created_at', 'email', 'id', 'name', 'role', 'updated_at']
+const USER_KEYS = ['created_at', 'email', 'email_verified_at', 'id', 'name', 'role', 'updated_at']
 const NEW_NAME = 'Renamed By Matrix'
 const NEW_PASSWORD = 'a brand new passphrase'
 

@@ -9,7 +9,7 @@ import { bearer, build, decodeJwt, login, newUser, registerAndLogin, type Sessio
 
 type Method = 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE'
 
-const USER_KEYS = ['created_at', 'email', 'id', 'name', 'role', 'updated_at']
+const USER_KEYS = ['created_at', 'email', 'email_verified_at', 'id', 'name', 'role', 'updated_at']
 const NEW_PASSWORD = 'a brand new passphrase'
 
 t.test('users: rules (API.md §4)', async (t) => {

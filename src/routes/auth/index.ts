@@ -17,7 +17,7 @@ export async function normaliseIdentity (request: FastifyRequest) {
 const invalidCredentials = () => new AppError(401, 'invalid_credentials', 'Email or password is wrong')
 
 const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  const { repos, tokens, passwords, config } = app
+  const { repos, tokens, passwords, config, mail } = app
 
   app.post('/register', {
     config: { rateLimitGroup: 'auth' },
@@ -26,13 +26,15 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
       tags: ['auth'],
       operationId: 'register',
       summary: 'Create an account',
-      description: 'The new user has the role `user`. Log in afterwards to get tokens.',
+      description: 'The new user has the role `user`. Log in afterwards to get tokens. A mail with a link that verifies ' +
+        'the email is sent (see `POST /email/verify`).',
       body: RegisterBody,
       response: { 201: ref(UserSchema, 'The new user; `Location` is its URL'), 409: ref(ErrorSchema) },
     },
   }, async (request, reply) => {
     const { email, name, password } = request.body
     const user = await repos.users.create({ email, name, password_hash: await passwords.hash(password) })
+    mail.sendEmailVerification(user)
     return reply.code(201).header('location', `/users/${user.id}`).send(user)
   })
 
@@ -45,9 +47,15 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'Log in: get an access and a refresh token',
       description: 'Starts a new session. The access token is `fresh` (needed to change email, password or delete the account). ' +
         'After `LOGIN_MAX_FAILURES` failed logins for one email within `LOGIN_LOCKOUT_WINDOW`, logins for that email get 429 ' +
-        '`rate_limited` with `Retry-After` until the window has passed, from any address; a successful login resets the count.',
+        '`rate_limited` with `Retry-After` until the window has passed, from any address; a successful login resets the count. ' +
+        'With `REQUIRE_EMAIL_VERIFICATION=true`, the right password for an email that is not verified yet is 403 `email_not_verified`.',
       body: LoginBody,
-      response: { 200: ref(TokenPairSchema, 'A new session: fresh access token, refresh token and the user'), 401: ref(ErrorSchema), 429: ref(ErrorSchema) },
+      response: {
+        200: ref(TokenPairSchema, 'A new session: fresh access token, refresh token and the user'),
+        401: ref(ErrorSchema),
+        403: ref(ErrorSchema, '`email_not_verified`: the password is right, but the email must be verified first (`REQUIRE_EMAIL_VERIFICATION`)'),
+        429: ref(ErrorSchema),
+      },
     },
   }, async (request) => {
     const { email, password } = request.body
@@ -65,6 +73,10 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
     const { password_hash: passwordHash, ...user } = account
     // Hashes made with weaker parameters are upgraded while we have the password in hand.
     if (passwords.needsRehash(passwordHash)) await repos.users.updatePasswordHash(user.id, await passwords.hash(password))
+    // Only after the password checked out: a 403 must not tell a guesser which emails exist.
+    if (config.REQUIRE_EMAIL_VERIFICATION && !user.email_verified_at) {
+      throw new AppError(403, 'email_not_verified', 'Verify your email first with the link in the verification mail (a password-reset link verifies it too)')
+    }
     return { ...tokens.issuePair(user, newSessionId(), true), user }
   })
 

@@ -8,7 +8,7 @@ import { listBoards } from '../boards/index.js'
 import { ChangePasswordBody, CreateUserBody, UpdateUserBody } from './schemas.js'
 
 const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  const { repos, passwords } = app
+  const { repos, passwords, mail } = app
   const forbiddenOrMissing = { 403: ref(ErrorSchema), 404: ref(ErrorSchema) }
 
   app.get('/users', {
@@ -42,6 +42,7 @@ const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
     requireAdmin(authOf(request))
     const { password, ...user } = request.body
     const created = await repos.users.create({ ...user, password_hash: await passwords.hash(password) })
+    mail.sendEmailVerification(created)
     return reply.code(201).header('location', `/users/${created.id}`).send(created)
   })
 
@@ -67,7 +68,8 @@ const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
       tags: ['users'],
       operationId: 'updateUser',
       summary: 'Change name, email or role (self or admin)',
-      description: 'Changing your own email needs a fresh token (401 `fresh_token_required`). Only an admin may change a ' +
+      description: 'Changing your own email needs a fresh token (401 `fresh_token_required`). A new email is unverified ' +
+        '(`email_verified_at` null) and gets a verification mail. Only an admin may change a ' +
         'role (403 otherwise); a role change revokes all of that user\'s tokens, and the last admin cannot demote ' +
         'themself (409 `last_admin`).',
       params: IdParams,
@@ -81,9 +83,12 @@ const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
     requireSelfOrAdmin(auth, id)
     if (changes.role !== undefined && !isAdmin(auth)) throw new AppError(403, 'forbidden', 'Only an admin may change a role')
     if (changes.email !== undefined && id === auth.userId) requireFreshToken(auth)
-    if (!await repos.users.exists(id)) notFound('User')
+    const before = (await repos.users.findById(id)) ?? notFound('User')
     await repos.users.update(id, changes, new Date())
-    return (await repos.users.findById(id)) ?? notFound('User')
+    const after = (await repos.users.findById(id)) ?? notFound('User')
+    // API.md §10: the new address must be proven like the first one.
+    if (after.email !== before.email) mail.sendEmailVerification(after)
+    return after
   })
 
   app.put('/users/:id/password', {

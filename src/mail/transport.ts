@@ -1,0 +1,52 @@
+import type { FastifyBaseLogger } from 'fastify'
+import type { Config } from '../config.js'
+import type { Mail } from './templates.js'
+
+/** Where mails go: an SMTP server, the log (development), or nowhere (production without SMTP). */
+export interface MailTransport {
+  readonly kind: 'smtp' | 'log' | 'none'
+  /** Delivers the mail or throws; `signal` aborts a delivery under way (shutdown). */
+  send (mail: Mail, signal: AbortSignal): Promise<void>
+  close (): void
+}
+
+// nodemailer's defaults wait 2 minutes for a connection and 10 for a silent socket. A send runs
+// off the request path, but a stuck one would still hold its retry slot that long.
+const SMTP_TIMEOUTS = { connectionTimeout: 10_000, greetingTimeout: 10_000, socketTimeout: 30_000 }
+
+export async function createMailTransport (config: Pick<Config, 'SMTP_URL' | 'MAIL_FROM' | 'NODE_ENV'>, log: FastifyBaseLogger): Promise<MailTransport> {
+  if (config.SMTP_URL) {
+    // Loaded only when there is a server to talk to: the import alone takes ~0.3-0.6 s, which
+    // every start-up, CLI run and test without SMTP would otherwise pay.
+    const { default: nodemailer } = await import('nodemailer')
+    // smtp:// upgrades with STARTTLS when the server offers it; smtps:// is TLS from the start.
+    // No `logger`/`debug`: nodemailer would log the message, and with it the token.
+    const transporter = nodemailer.createTransport({ url: config.SMTP_URL, ...SMTP_TIMEOUTS })
+    return {
+      kind: 'smtp',
+      async send (mail, signal) {
+        await transporter.sendMail({ from: config.MAIL_FROM, ...mail, signal })
+      },
+      close: () => transporter.close(),
+    }
+  }
+  if (config.NODE_ENV !== 'production') {
+    // Development: `npm start` works without a mail server, and the link can be copied from the
+    // log. Never in production, where whoever reads the log would own the account.
+    return {
+      kind: 'log',
+      async send (mail) {
+        log.info({ mail: { to: mail.to, subject: mail.subject, text: mail.text } }, 'mail (SMTP_URL is not set: written to the log instead of sent)')
+      },
+      close () {},
+    }
+  }
+  return {
+    kind: 'none',
+    async send (mail) {
+      // The subject says which kind of mail; the body (with its link) is not logged.
+      log.warn({ subject: mail.subject }, 'mail not sent: SMTP_URL is not set')
+    },
+    close () {},
+  }
+}
