@@ -168,6 +168,16 @@ function scenarios (repos: Repositories, shape: Shape): Array<[string, () => Pro
       await repos.tokens.claimRotation({ jti: randomUUID(), user_id: 2, expires_at })
     }],
     ['end other sessions', () => repos.users.cutOffSessions(2, new Date(), randomUUID())],
+    ['user by email (password forgotten)', () => repos.users.findByEmail('user2@plans.test')],
+    ['password reset: issue, check and spend a token', async () => {
+      const token = await repos.oneTimeTokens.issue({ purpose: 'password_reset', userId: 2, email: 'user2@plans.test', ttl: 60_000, maxPerHour: 1000 })
+      const live = await repos.oneTimeTokens.find('password_reset', token!)
+      await repos.oneTimeTokens.resetPassword(live!, 'x', new Date())
+    }],
+    ['email verification: issue, check and spend a token', async () => {
+      const token = await repos.oneTimeTokens.issue({ purpose: 'email_verification', userId: 2, email: 'user2@plans.test', ttl: 60_000, maxPerHour: 1000 })
+      await repos.oneTimeTokens.verifyEmail((await repos.oneTimeTokens.find('email_verification', token!))!)
+    }],
   ]
   for (const author of shape.authors) {
     list.push([`page of ${author.name}`, () => repos.boards.list({ limit: PAGE, authorId: author.id })])
