@@ -8,6 +8,7 @@ import type { Config } from './config.js'
 import configPlugin from './plugins/config.js'
 import errorsPlugin from './plugins/errors.js'
 import shutdownPlugin from './plugins/shutdown.js'
+import bodyLimitPlugin from './plugins/body-limit.js'
 import securityPlugin from './plugins/security.js'
 import rateLimitPlugin from './plugins/rate-limit.js'
 import purgePlugin from './plugins/purge.js'
@@ -126,6 +127,7 @@ export async function buildApp (config: Config) {
   await app.register(configPlugin, { config })
   await app.register(errorsPlugin)
   await app.register(shutdownPlugin)
+  await app.register(bodyLimitPlugin)
   await app.register(securityPlugin)
   await app.register(rateLimitPlugin)
   await app.register(dbPlugin)
