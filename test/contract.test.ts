@@ -56,6 +56,7 @@ t.test('live responses match the OpenAPI document', async (t) => {
     return (response.json() as { id: number }).id
   }
   const MISSING = 999_999_999
+  const BODY_LIMIT = 64 * 1024
   const as = (session: Session) => bearer(session.access_token)
 
   const successByOperation: Record<string, Case> = {
@@ -214,6 +215,15 @@ t.test('live responses match the OpenAPI document', async (t) => {
           let response: LightMyRequestResponse
           if (expected === 429 && success) {
             response = await answerOf(limited, success, 429, 3)
+          } else if ((expected === 413 || expected === 415) && success) {
+            // Any operation that may carry a body: the success request with a body too large or not JSON.
+            const body = expected === 413
+              ? { 'content-type': 'application/json', payload: JSON.stringify({ title: 'x'.repeat(BODY_LIMIT) }) }
+              : { 'content-type': 'text/plain', payload: 'not JSON' }
+            response = await answerOf(app, async () => {
+              const options = await success()
+              return { ...options, headers: { ...options.headers, 'content-type': body['content-type'] }, payload: body.payload }
+            }, expected)
           } else if (expected === 503 && success) {
             response = await answerOf(down, success, 503)
           } else if (expected < 300 && success) {
@@ -231,6 +241,62 @@ t.test('live responses match the OpenAPI document', async (t) => {
       })
     }
   }
+
+  // The converse: whatever a hostile client sends to an operation, the answer is a status that
+  // operation documents, with the documented body and headers. Each operation's success request,
+  // spoiled one way at a time.
+  const spoiled = (options: InjectOptions): Array<[string, InjectOptions]> => {
+    const [path, query] = String(options.url).split('?') as [string, string | undefined]
+    const headers = { ...options.headers } as Record<string, string>
+    const { authorization: _, ...anonymous } = headers
+    const withBody = (contentType: string, payload: string): InjectOptions =>
+      ({ ...options, headers: { ...headers, 'content-type': contentType }, payload })
+    const variants: Array<[string, InjectOptions]> = [
+      ['a text/plain body', withBody('text/plain', 'hello')],
+      ['an XML body', withBody('application/xml', '<a/>')],
+      ['a form body', withBody('application/x-www-form-urlencoded', 'a=1')],
+      ['malformed JSON', withBody('application/json', '{"title": ')],
+      ['a JSON array', withBody('application/json', '[1, 2]')],
+      ['a __proto__ key', withBody('application/json', '{"__proto__": {"role": "admin"}}')],
+      ['an oversized body', withBody('application/json', JSON.stringify({ title: 'x'.repeat(BODY_LIMIT) }))],
+      ['a wrong Content-Length', { ...withBody('application/json', '{}'), headers: { ...headers, 'content-type': 'application/json', 'content-length': '10' } }],
+      ['no token', { ...options, headers: anonymous }],
+      ['a garbage token', { ...options, headers: { ...headers, authorization: 'Bearer x.y.z' } }],
+      ['a Basic authorization', { ...options, headers: { ...headers, authorization: 'Basic dXNlcjpwYXNz' } }],
+      ['a hostile query string', { ...options, url: `${path}?limit=abc&cursor=%00&scope[]=x&limit=2` }],
+    ]
+    if (/\/\d+(\/|$)/.test(path)) {
+      for (const bad of ['abc', '-1', '0x10', '1e3', '99999999999999999999', '%00', '%E0%A4%A']) {
+        variants.push([`the id ${bad}`, { ...options, url: path.replace(/\/\d+(?=\/|$)/g, `/${bad}`) + (query ? `?${query}` : '') }])
+      }
+    }
+    return variants
+  }
+
+  t.test('answers to hostile requests are all documented for their operation', async (t) => {
+    for (const [path, operations] of Object.entries(document.paths)) {
+      for (const [method, operation] of Object.entries(operations)) {
+        const success = successByOperation[operation.operationId]
+        if (!success) continue
+        for (const [what, options] of spoiled(await success())) {
+          const response = await app.inject(options)
+          const label = `${method.toUpperCase()} ${path} with ${what}: ${response.statusCode}`
+          const documented = operation.responses[String(response.statusCode)]
+          t.ok(documented, `${label} is documented`, { body: response.body })
+          if (documented) checkResponse(t, response, documented, label)
+        }
+      }
+    }
+  })
+
+  t.test('requests to no route get the documented error shape', async (t) => {
+    const validate = validatorFor({ $ref: '#/components/schemas/Error' })
+    for (const [method, url] of [['GET', '/nope'], ['POST', '/boards/1/extra'], ['PATCH', '/register'], ['GET', '/%E0%A4%A'], ['DELETE', '/']] as const) {
+      const response = await app.inject({ method, url, headers: { 'content-type': 'text/plain' }, payload: 'x' })
+      t.ok([400, 404].includes(response.statusCode), `${method} ${url}: ${response.statusCode}`)
+      t.ok(validate(response.json()), `${method} ${url}: the Error shape`, { body: response.body })
+    }
+  })
 
   t.test('every case here is for a documented operation and status', async (t) => {
     const documented = new Map(Object.values(document.paths).flatMap((operations) =>
