@@ -491,6 +491,23 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description `payload_too_large`: the request headers are over 16 KiB (answered before routing; the connection is then closed) */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 431,
+                     *       "error": "Request Header Fields Too Large",
+                     *       "code": "payload_too_large",
+                     *       "message": "The request could not be parsed as HTTP"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     getReady: {
@@ -534,6 +551,23 @@ export interface operations {
                      *       "error": "Too Many Requests",
                      *       "code": "rate_limited",
                      *       "message": "Too many requests; retry in 1 minute"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `payload_too_large`: the request headers are over 16 KiB (answered before routing; the connection is then closed) */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 431,
+                     *       "error": "Request Header Fields Too Large",
+                     *       "code": "payload_too_large",
+                     *       "message": "The request could not be parsed as HTTP"
                      *     }
                      */
                     "application/json": components["schemas"]["Error"];
@@ -701,6 +735,23 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description `payload_too_large`: the request headers are over 16 KiB (answered before routing; the connection is then closed) */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 431,
+                     *       "error": "Request Header Fields Too Large",
+                     *       "code": "payload_too_large",
+                     *       "message": "The request could not be parsed as HTTP"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description `service_unavailable`: the database is unreachable; the API recovers by itself */
             503: {
                 headers: {
@@ -856,6 +907,23 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description `payload_too_large`: the request headers are over 16 KiB (answered before routing; the connection is then closed) */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 431,
+                     *       "error": "Request Header Fields Too Large",
+                     *       "code": "payload_too_large",
+                     *       "message": "The request could not be parsed as HTTP"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description `service_unavailable`: the database is unreachable; the API recovers by itself */
             503: {
                 headers: {
@@ -1003,6 +1071,23 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description `payload_too_large`: the request headers are over 16 KiB (answered before routing; the connection is then closed) */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 431,
+                     *       "error": "Request Header Fields Too Large",
+                     *       "code": "payload_too_large",
+                     *       "message": "The request could not be parsed as HTTP"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description `service_unavailable`: the database is unreachable; the API recovers by itself */
             503: {
                 headers: {
@@ -1144,6 +1229,23 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description `payload_too_large`: the request headers are over 16 KiB (answered before routing; the connection is then closed) */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 431,
+                     *       "error": "Request Header Fields Too Large",
+                     *       "code": "payload_too_large",
+                     *       "message": "The request could not be parsed as HTTP"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description `service_unavailable`: the database is unreachable; the API recovers by itself */
             503: {
                 headers: {
@@ -1222,6 +1324,23 @@ export interface operations {
                      *       "error": "Too Many Requests",
                      *       "code": "rate_limited",
                      *       "message": "Too many requests; retry in 1 minute"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `payload_too_large`: the request headers are over 16 KiB (answered before routing; the connection is then closed) */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 431,
+                     *       "error": "Request Header Fields Too Large",
+                     *       "code": "payload_too_large",
+                     *       "message": "The request could not be parsed as HTTP"
                      *     }
                      */
                     "application/json": components["schemas"]["Error"];
@@ -1350,6 +1469,23 @@ export interface operations {
                      *       "error": "Too Many Requests",
                      *       "code": "rate_limited",
                      *       "message": "Too many requests; retry in 1 minute"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `payload_too_large`: the request headers are over 16 KiB (answered before routing; the connection is then closed) */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 431,
+                     *       "error": "Request Header Fields Too Large",
+                     *       "code": "payload_too_large",
+                     *       "message": "The request could not be parsed as HTTP"
                      *     }
                      */
                     "application/json": components["schemas"]["Error"];
@@ -1559,6 +1695,23 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description `payload_too_large`: the request headers are over 16 KiB (answered before routing; the connection is then closed) */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 431,
+                     *       "error": "Request Header Fields Too Large",
+                     *       "code": "payload_too_large",
+                     *       "message": "The request could not be parsed as HTTP"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description `service_unavailable`: the database is unreachable; the API recovers by itself */
             503: {
                 headers: {
@@ -1700,6 +1853,23 @@ export interface operations {
                      *       "error": "Too Many Requests",
                      *       "code": "rate_limited",
                      *       "message": "Too many requests; retry in 1 minute"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `payload_too_large`: the request headers are over 16 KiB (answered before routing; the connection is then closed) */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 431,
+                     *       "error": "Request Header Fields Too Large",
+                     *       "code": "payload_too_large",
+                     *       "message": "The request could not be parsed as HTTP"
                      *     }
                      */
                     "application/json": components["schemas"]["Error"];
@@ -1895,6 +2065,23 @@ export interface operations {
                      *       "error": "Too Many Requests",
                      *       "code": "rate_limited",
                      *       "message": "Too many requests; retry in 1 minute"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `payload_too_large`: the request headers are over 16 KiB (answered before routing; the connection is then closed) */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 431,
+                     *       "error": "Request Header Fields Too Large",
+                     *       "code": "payload_too_large",
+                     *       "message": "The request could not be parsed as HTTP"
                      *     }
                      */
                     "application/json": components["schemas"]["Error"];
@@ -2121,6 +2308,23 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description `payload_too_large`: the request headers are over 16 KiB (answered before routing; the connection is then closed) */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 431,
+                     *       "error": "Request Header Fields Too Large",
+                     *       "code": "payload_too_large",
+                     *       "message": "The request could not be parsed as HTTP"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description `service_unavailable`: the database is unreachable; the API recovers by itself */
             503: {
                 headers: {
@@ -2314,6 +2518,23 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description `payload_too_large`: the request headers are over 16 KiB (answered before routing; the connection is then closed) */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 431,
+                     *       "error": "Request Header Fields Too Large",
+                     *       "code": "payload_too_large",
+                     *       "message": "The request could not be parsed as HTTP"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description `service_unavailable`: the database is unreachable; the API recovers by itself */
             503: {
                 headers: {
@@ -2448,6 +2669,23 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description `payload_too_large`: the request headers are over 16 KiB (answered before routing; the connection is then closed) */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 431,
+                     *       "error": "Request Header Fields Too Large",
+                     *       "code": "payload_too_large",
+                     *       "message": "The request could not be parsed as HTTP"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description `service_unavailable`: the database is unreachable; the API recovers by itself */
             503: {
                 headers: {
@@ -2556,6 +2794,23 @@ export interface operations {
                      *       "error": "Too Many Requests",
                      *       "code": "rate_limited",
                      *       "message": "Too many requests; retry in 1 minute"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `payload_too_large`: the request headers are over 16 KiB (answered before routing; the connection is then closed) */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 431,
+                     *       "error": "Request Header Fields Too Large",
+                     *       "code": "payload_too_large",
+                     *       "message": "The request could not be parsed as HTTP"
                      *     }
                      */
                     "application/json": components["schemas"]["Error"];
@@ -2719,6 +2974,23 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description `payload_too_large`: the request headers are over 16 KiB (answered before routing; the connection is then closed) */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 431,
+                     *       "error": "Request Header Fields Too Large",
+                     *       "code": "payload_too_large",
+                     *       "message": "The request could not be parsed as HTTP"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description `service_unavailable`: the database is unreachable; the API recovers by itself */
             503: {
                 headers: {
@@ -2843,6 +3115,23 @@ export interface operations {
                      *       "error": "Too Many Requests",
                      *       "code": "rate_limited",
                      *       "message": "Too many requests; retry in 1 minute"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `payload_too_large`: the request headers are over 16 KiB (answered before routing; the connection is then closed) */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 431,
+                     *       "error": "Request Header Fields Too Large",
+                     *       "code": "payload_too_large",
+                     *       "message": "The request could not be parsed as HTTP"
                      *     }
                      */
                     "application/json": components["schemas"]["Error"];
@@ -3043,6 +3332,23 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description `payload_too_large`: the request headers are over 16 KiB (answered before routing; the connection is then closed) */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 431,
+                     *       "error": "Request Header Fields Too Large",
+                     *       "code": "payload_too_large",
+                     *       "message": "The request could not be parsed as HTTP"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description `service_unavailable`: the database is unreachable; the API recovers by itself */
             503: {
                 headers: {
@@ -3216,6 +3522,23 @@ export interface operations {
                      *       "error": "Too Many Requests",
                      *       "code": "rate_limited",
                      *       "message": "Too many requests; retry in 1 minute"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `payload_too_large`: the request headers are over 16 KiB (answered before routing; the connection is then closed) */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 431,
+                     *       "error": "Request Header Fields Too Large",
+                     *       "code": "payload_too_large",
+                     *       "message": "The request could not be parsed as HTTP"
                      *     }
                      */
                     "application/json": components["schemas"]["Error"];
@@ -3410,6 +3733,23 @@ export interface operations {
                      *       "error": "Too Many Requests",
                      *       "code": "rate_limited",
                      *       "message": "Too many requests; retry in 1 minute"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `payload_too_large`: the request headers are over 16 KiB (answered before routing; the connection is then closed) */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 431,
+                     *       "error": "Request Header Fields Too Large",
+                     *       "code": "payload_too_large",
+                     *       "message": "The request could not be parsed as HTTP"
                      *     }
                      */
                     "application/json": components["schemas"]["Error"];

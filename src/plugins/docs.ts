@@ -58,6 +58,10 @@ const ERROR_RESPONSES: Record<string, { description: string, headers?: object, e
     description: '`unsupported_media_type`: a body that is not `application/json`',
     example: example(415, 'Unsupported Media Type', 'unsupported_media_type', 'Unsupported Media Type: text/plain'),
   },
+  431: {
+    description: '`payload_too_large`: the request headers are over 16 KiB (answered before routing; the connection is then closed)',
+    example: example(431, 'Request Header Fields Too Large', 'payload_too_large', 'The request could not be parsed as HTTP'),
+  },
   429: {
     description: '`rate_limited`: too many requests from this address, or too many failed logins for this account',
     headers: rateLimitHeaders,
@@ -115,6 +119,8 @@ export default fp(async (app) => {
     }
     // Per-IP limits may apply to every route (API.md §6), whatever this instance's settings.
     response[429] ??= ref(ErrorSchema)
+    // Node's parser refuses oversized headers before any route is chosen (app.ts answerClientError).
+    response[431] ??= ref(ErrorSchema)
     if (route.config?.usesDatabase !== false) response[503] ??= ref(ErrorSchema)
     for (const [status, schema] of Object.entries(response)) {
       if (schema.$ref === ErrorSchema.$id && !schema.description) {
