@@ -1,11 +1,11 @@
-import { spawn } from 'node:child_process'
+import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { once } from 'node:events'
 import { Agent, request } from 'node:http'
 import { fileURLToPath } from 'node:url'
 import { createConnection } from 'mysql2/promise'
-import t from 'tap'
-import { freePort, SERVER_COMMAND, SERVER_URL } from '../helper.js'
+import t, { type Test } from 'tap'
+import { createTestDatabase, freePort, SERVER_COMMAND } from '../helper.js'
 
 // SIGTERM while writers keep sending on keep-alive connections, ten times over. A request the
 // server received is answered; a connection is closed only after a response that says
@@ -20,8 +20,8 @@ const WRITERS = 8
 const SIGTERM_AFTER = 20
 const SECRET = randomBytes(48).toString('base64url')
 
-// Ten process starts take 25-60 s depending on the machine's load: more than .taprc's 120 s
-// per file would allow on a busy CI runner, so this file asks for more.
+// Ten server processes: on a machine busy with other test files this can approach .taprc's
+// 120 s per file, so this file asks for more.
 t.setTimeout(300_000)
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
@@ -52,44 +52,54 @@ async function json (url: string, body: object) {
   return { status: response.status, body: await response.json() as Record<string, unknown> }
 }
 
-t.test(`SIGTERM under ${WRITERS} keep-alive writers, ${ROUNDS} times: no resets, every 201 stored, exit 0`, async (t) => {
-  const database = `boardkit_t_drain_${randomBytes(4).toString('hex')}`
-  t.teardown(async () => {
-    const connection = await createConnection(SERVER_URL)
-    await connection.query(`DROP DATABASE IF EXISTS \`${database}\``)
-    await connection.end()
-  })
+interface ServerProcess { port: number, child: ChildProcess, output: () => string, exited: Promise<[number | null, string | null]>, healthy: Promise<boolean> }
 
+/** The real server on its own port, over the given (already migrated) database. */
+async function startServer (t: Test, databaseUrl: string): Promise<ServerProcess> {
+  const port = await freePort()
+  const child = spawn(SERVER_COMMAND[0], SERVER_COMMAND.slice(1), {
+    cwd: ROOT,
+    env: {
+      PATH: process.env.PATH, NODE_ENV: 'test', LOG_LEVEL: 'warn', JWT_SECRET: SECRET,
+      DATABASE_URL: databaseUrl, HOST: '127.0.0.1', PORT: String(port),
+      RATE_LIMIT_AUTH: '0', RATE_LIMIT_REFRESH: '0', RATE_LIMIT_GLOBAL: '0', LOGIN_MAX_FAILURES: '0',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let output = ''
+  child.stdout!.on('data', (chunk) => { output += chunk })
+  child.stderr!.on('data', (chunk) => { output += chunk })
+  const exited = once(child, 'exit') as Promise<[number | null, string | null]>
+  t.teardown(async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return
+    child.kill('SIGKILL')
+    await exited
+  })
+  const healthy = (async () => {
+    const startedAt = Date.now()
+    while (Date.now() - startedAt < 90_000 && child.exitCode === null) {
+      if (await fetch(`http://127.0.0.1:${port}/health`).then((r) => r.ok, () => false)) return true
+      await sleep(50)
+    }
+    return false
+  })()
+  return { port, child, output: () => output, exited, healthy }
+}
+
+t.test(`SIGTERM under ${WRITERS} keep-alive writers, ${ROUNDS} times: no resets, every 201 stored, exit 0`, async (t) => {
+  // Migrated once here, so the ten processes start at once (two cores boot them in parallel
+  // while earlier rounds run) without racing each other's migrations.
+  const databaseUrl = await createTestDatabase(t)
+  const servers = await Promise.all(Array.from({ length: ROUNDS }, () => startServer(t, databaseUrl)))
   const outcomes: Outcome[] = []
   const exits: Array<{ round: number, code: number | null, signal: string | null, ms: number }> = []
   let token = ''
 
   for (let round = 1; round <= ROUNDS; round++) {
-    const port = await freePort()
+    const { port, child, output, exited, healthy } = servers[round - 1]!
     const base = `http://127.0.0.1:${port}`
-    const child = spawn(SERVER_COMMAND[0], SERVER_COMMAND.slice(1), {
-      cwd: ROOT,
-      env: {
-        PATH: process.env.PATH, NODE_ENV: 'test', LOG_LEVEL: 'warn', JWT_SECRET: SECRET,
-        DATABASE_URL: `${SERVER_URL}/${database}`, HOST: '127.0.0.1', PORT: String(port),
-        RATE_LIMIT_AUTH: '0', RATE_LIMIT_REFRESH: '0', RATE_LIMIT_GLOBAL: '0', LOGIN_MAX_FAILURES: '0',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    let output = ''
-    child.stdout.on('data', (chunk) => { output += chunk })
-    child.stderr.on('data', (chunk) => { output += chunk })
-    const exited = once(child, 'exit') as Promise<[number | null, string | null]>
-    t.teardown(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL') })
-
-    const startedAt = Date.now()
-    let healthy = false
-    while (!healthy && Date.now() - startedAt < 30_000 && child.exitCode === null) {
-      healthy = await fetch(`${base}/health`).then((r) => r.ok, () => false)
-      if (!healthy) await sleep(50)
-    }
-    if (!healthy) {
-      t.fail(`round ${round}: the server started`, { output })
+    if (!await healthy) {
+      t.fail(`round ${round}: the server started`, { output: output() })
       return
     }
     if (!token) {
@@ -131,7 +141,7 @@ t.test(`SIGTERM under ${WRITERS} keep-alive writers, ${ROUNDS} times: no resets,
     })])
     clearTimeout(timer)
     exits.push({ round, code, signal, ms: Date.now() - sigtermAt })
-    if (code !== 0) t.fail(`round ${round}: exit ${code}/${signal}`, { output })
+    if (code !== 0) t.fail(`round ${round}: exit ${code}/${signal}`, { output: output() })
   }
 
   const resets = outcomes.filter((o) => o.error !== undefined && o.error !== 'ECONNREFUSED')
@@ -152,7 +162,7 @@ t.test(`SIGTERM under ${WRITERS} keep-alive writers, ${ROUNDS} times: no resets,
   const closing = afterSigterm.filter((o) => o.connection === 'close')
   t.ok(closing.length >= ROUNDS, `answers after SIGTERM say Connection: close (${closing.length} of ${afterSigterm.length})`)
 
-  const connection = await createConnection(`${SERVER_URL}/${database}`)
+  const connection = await createConnection(databaseUrl)
   const [rows] = await connection.query('SELECT id, title FROM boards') as unknown as [Array<{ id: number, title: string }>]
   await connection.end()
   const stored = new Map(rows.map((row) => [Number(row.id), row.title]))
