@@ -95,9 +95,9 @@ function acquire (pool: Pool, deadline: number): Promise<PoolConnection> {
 /**
  * A connection from the pool within `budget` ms, health-checked. One that sat idle for a while
  * may have died silently (a NAT or firewall forgot it, the host froze): it is pinged first, and
- * if it does not answer in what is left of the budget it is destroyed and another is taken, so
- * a dead connection costs its request a ping, not a failed statement. Busy connections are
- * never idle that long, so the ping costs nothing under load.
+ * if it does not answer within half of what is left of the budget it is destroyed and another
+ * is taken in the other half, so a dead connection costs its request a ping, not a failed
+ * statement. Busy connections are never idle that long, so the ping costs nothing under load.
  */
 async function checkout (pool: Pool, budget: number): Promise<PoolConnection> {
   const giveUpAt = Date.now() + budget
@@ -106,7 +106,7 @@ async function checkout (pool: Pool, budget: number): Promise<PoolConnection> {
     const idleSince = (connection as unknown as { connection: { lastActiveTime?: number } }).connection.lastActiveTime
     if (idleSince === undefined || Date.now() - idleSince < PING_AFTER_IDLE_MS) return connection
     try {
-      await withDeadline(connection, connection.ping(), Math.max(giveUpAt - Date.now(), 1), 'a ping')
+      await withDeadline(connection, connection.ping(), Math.max((giveUpAt - Date.now()) / 2, 1), 'a ping')
       return connection
     } catch {
       // withDeadline destroyed it if it timed out; a ping that failed otherwise broke it.

@@ -77,6 +77,22 @@ t.test('a statement whose answer never comes fails after DB_QUERY_TIMEOUT, and i
   })
 })
 
+t.test('a pooled connection that died silently while idle is replaced before use', async (t) => {
+  const { app, proxy } = await appBehindProxy(t)
+  // One connection in the pool, idle for longer than the health check allows (set back rather
+  // than waited for: release() stamps the time).
+  const connection = await app.pool.getConnection()
+  const raw = (connection as unknown as { connection: { lastActiveTime: number } }).connection
+  connection.release()
+  raw.lastActiveTime -= 60_000
+  const accepted = proxy.accepted
+  proxy.silence('open')
+  const result = await settle(app.pool.execute('SELECT 1 AS one'))
+  t.equal(result.code, undefined, 'the statement succeeds')
+  t.ok(result.ms < config.DB_CONNECT_TIMEOUT + MARGIN_MS, `after ${result.ms} ms`)
+  t.equal(proxy.accepted, accepted + 1, 'on a new connection: the silent one was pinged and dropped')
+})
+
 interface Answer { kind: 'read' | 'write', startedAt: number, ms: number, status: number, code?: string, title?: string, id?: number }
 
 t.test('concurrent reads and writes through refused, silent and restored database connections', async (t) => {

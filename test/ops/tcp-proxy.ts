@@ -10,6 +10,8 @@ import { createServer, connect, type Server, type Socket } from 'node:net'
  * - `silence()`: nothing is closed, nothing is forwarded: open pairs stop carrying bytes in
  *   either direction, and new connections are accepted and held (what a network partition or a
  *   frozen database host looks like; a statement already sent gets no answer).
+ *   `silence('open')` silences the open pairs only and forwards new connections (a NAT or
+ *   firewall that forgot idle connections).
  * - `refuse()`: every open pair is destroyed and the listener is closed, so new connections
  *   are refused (ECONNREFUSED), as when the database process is down.
  * - `restore()`: forwards normally again, re-listening on the same port if needed; silenced
@@ -21,7 +23,7 @@ export interface TcpProxy {
   /** How many client connections the proxy has accepted in total (forwarded or held). */
   readonly accepted: number
   cut (): void
-  silence (): void
+  silence (scope?: 'all' | 'open'): void
   refuse (): Promise<void>
   restore (): Promise<void>
   close (): Promise<void>
@@ -106,9 +108,9 @@ export async function startTcpProxy (target: { host?: string, port?: number } = 
       destroyAll()
     },
 
-    silence () {
+    silence (scope = 'all') {
       if (mode === 'closed') throw new Error('the proxy is closed')
-      mode = 'silent'
+      if (scope === 'all') mode = 'silent'
       for (const pair of pairs) {
         if (silenced.has(pair)) continue
         pair.client.unpipe(pair.upstream)
