@@ -106,7 +106,7 @@ async function checkout (pool: Pool, budget: number): Promise<PoolConnection> {
     const idleSince = (connection as unknown as { connection: { lastActiveTime?: number } }).connection.lastActiveTime
     if (idleSince === undefined || Date.now() - idleSince < PING_AFTER_IDLE_MS) return connection
     try {
-      await withDeadline(connection, connection.ping(), Math.max((giveUpAt - Date.now()) / 2, 1), 'a ping')
+      await withDeadline(connection, connection.ping(), Math.max(Math.floor((giveUpAt - Date.now()) / 2), 1), 'a ping')
       return connection
     } catch {
       // withDeadline destroyed it if it timed out; a ping that failed otherwise broke it.
