@@ -7,6 +7,8 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { Config } from './config.js'
 import configPlugin from './plugins/config.js'
 import errorsPlugin from './plugins/errors.js'
+import shutdownPlugin from './plugins/shutdown.js'
+import bodyLimitPlugin from './plugins/body-limit.js'
 import securityPlugin from './plugins/security.js'
 import rateLimitPlugin from './plugins/rate-limit.js'
 import purgePlugin from './plugins/purge.js'
@@ -100,16 +102,8 @@ export async function buildApp (config: Config) {
     schemaController: { compilersFactory: { buildValidator: buildValidator as unknown as ValidatorFactory } },
   }).withTypeProvider<TypeBoxTypeProvider>()
 
-  // While closing (SIGTERM), requests that still arrive on open keep-alive connections get our
-  // 503 instead of Fastify's built-in one, which lacks `code`; in-flight requests finish.
-  let closing = false
-  app.addHook('preClose', async () => { closing = true })
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id)
-    if (closing) {
-      reply.header('connection', 'close')
-      throw new AppError(503, 'service_unavailable', 'The server is shutting down; retry shortly')
-    }
   })
   // JSON only: without this, a text/plain body reaches validation as a string.
   app.removeContentTypeParser('text/plain')
@@ -135,6 +129,8 @@ export async function buildApp (config: Config) {
 
   await app.register(configPlugin, { config })
   await app.register(errorsPlugin)
+  await app.register(shutdownPlugin)
+  await app.register(bodyLimitPlugin)
   await app.register(securityPlugin)
   await app.register(rateLimitPlugin)
   await app.register(dbPlugin)

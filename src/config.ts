@@ -24,6 +24,8 @@ const EnvSchema = Type.Object({
   DB_POOL_SIZE: Type.Integer({ minimum: 1, maximum: 200, default: 10 }),
   DB_CONNECT_TIMEOUT: Duration('1s'),
   DB_QUERY_TIMEOUT: Duration('1s'),
+  BODY_DISCARD_LIMIT: Type.Integer({ minimum: 0, default: 16 * 1024 * 1024, description: 'Bytes of an oversized body read and discarded before its 413' }),
+  BODY_DISCARD_TIMEOUT: Duration('5s'),
   JWT_SECRET: Type.Optional(Type.String()),
   JWT_ISSUER: Type.String({ minLength: 1, default: 'boardkit' }),
   JWT_AUDIENCE: Type.String({ minLength: 1, default: 'boardkit-api' }),
@@ -51,7 +53,7 @@ type Env = Static<typeof EnvSchema>
 /** Every variable the configuration reads (documented in .env.example). */
 export const CONFIG_KEYS = Object.keys(EnvSchema.properties)
 
-type DurationKey = 'DB_CONNECT_TIMEOUT' | 'DB_QUERY_TIMEOUT' | 'ACCESS_TOKEN_TTL' | 'REFRESH_TOKEN_TTL' | 'REFRESH_REUSE_GRACE'
+type DurationKey = 'DB_CONNECT_TIMEOUT' | 'DB_QUERY_TIMEOUT' | 'BODY_DISCARD_TIMEOUT' | 'ACCESS_TOKEN_TTL' | 'REFRESH_TOKEN_TTL' | 'REFRESH_REUSE_GRACE'
   | 'LOGIN_LOCKOUT_WINDOW' | 'BLOCKLIST_PURGE_INTERVAL' | 'PASSWORD_RESET_TTL' | 'EMAIL_VERIFICATION_TTL'
 
 /** Durations are milliseconds; everything else keeps its environment name and parsed type. */
@@ -112,6 +114,7 @@ export function loadConfig(source: Record<string, string | undefined>): Config {
     ...env,
     DB_CONNECT_TIMEOUT: parseDuration(env.DB_CONNECT_TIMEOUT),
     DB_QUERY_TIMEOUT: parseDuration(env.DB_QUERY_TIMEOUT),
+    BODY_DISCARD_TIMEOUT: parseDuration(env.BODY_DISCARD_TIMEOUT),
     LOGIN_LOCKOUT_WINDOW: parseDuration(env.LOGIN_LOCKOUT_WINDOW),
     BLOCKLIST_PURGE_INTERVAL: parseDuration(env.BLOCKLIST_PURGE_INTERVAL),
     CORS_ORIGINS: env.CORS_ORIGINS.split(',').map((origin) => origin.trim()).filter(Boolean),

@@ -8,6 +8,12 @@ import { loadConfig, type Config } from '../src/config.js'
 import { prepareDatabase } from '../src/db/prepare.js'
 
 export const SERVER_URL = 'mysql://root@127.0.0.1:3306'
+
+/**
+ * How tests start the real server as a child process (run from the repository root): the one
+ * place to change when the server is started differently (e.g. from compiled dist/).
+ */
+export const SERVER_COMMAND: readonly [string, ...string[]] = [process.execPath, '--import', 'tsx', 'src/server.ts']
 export const TEST_SECRET = 'test-secret-that-is-long-enough-for-hs256!!'
 
 /**

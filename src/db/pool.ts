@@ -14,29 +14,54 @@ export function connectionOptions (config: Config): PoolOptions {
   }
 }
 
-type QueryTarget = Pick<Pool, 'query' | 'execute'>
 type Run = (...args: unknown[]) => Promise<unknown>
 interface CallbackConnection { query (sql: string, callback: (error: Error | null) => void): void }
 
+/** A pooled connection idle this long is pinged before it is handed out again. */
+const PING_AFTER_IDLE_MS = 10_000
+
 /**
- * mysql2 has no query timeout for a whole pool, and drizzle passes none: a query sent just before
- * the network to the database is cut would wait for TCP to give up (minutes). This adds
- * `timeout` to every query; mysql2 then fails it with PROTOCOL_SEQUENCE_TIMEOUT and drops the
- * connection.
+ * Runs `work` on `connection`, failing after `ms` if the database has not answered.
+ *
+ * mysql2 implements `timeout` only for query(): its Execute command ignores it, and the token
+ * check and every prepared statement run through execute(). A statement sent on a connection
+ * that then goes silent (a network partition, a frozen host) would wait for TCP to give up,
+ * minutes to hours, holding its pool connection. So the deadline is ours, for every command.
+ * On expiry the connection is destroyed, never released: it is silent or, if the answer is
+ * merely late, out of step with the protocol; either way the next request must not get it.
+ * A destroyed connection leaves the pool, so its later release() is a no-op.
  */
-function withQueryTimeout<T extends QueryTarget> (target: T, timeout: number): T {
-  const addTimeout = (options: unknown) =>
-    typeof options === 'string' ? { sql: options, timeout } : { timeout, ...(options as object) }
-  return new Proxy(target, {
+function withDeadline<T> (connection: PoolConnection, work: Promise<T>, ms: number, what: string): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      connection.destroy()
+      // mysql2's own code and flag for a command that timed out, so it maps to 503 like one.
+      reject(Object.assign(new Error(`the database did not answer ${what} within ${ms} ms`), { code: 'PROTOCOL_SEQUENCE_TIMEOUT', fatal: true }))
+    }, ms)
+    work.then((value) => {
+      clearTimeout(timer)
+      resolve(value)
+    }, (error: unknown) => {
+      clearTimeout(timer)
+      reject(error)
+    })
+  })
+}
+
+/** Every query() and execute() on this connection fails after `timeout` (see withDeadline). */
+function withQueryTimeout (connection: PoolConnection, timeout: number): PoolConnection {
+  return new Proxy(connection, {
     get (object, property) {
       const value = Reflect.get(object, property)
       if (property === 'query' || property === 'execute') {
-        return (options: unknown, ...rest: unknown[]) => (value as Run).call(object, addTimeout(options), ...rest)
+        return (...args: unknown[]) => withDeadline(object, (value as Run).apply(object, args), timeout, `a ${property}`)
       }
       return typeof value === 'function' ? value.bind(object) : value
     },
   })
 }
+
+const timeoutError = (message: string) => Object.assign(new Error(message), { code: 'POOL_ACQUIRE_TIMEOUT' })
 
 /**
  * mysql2 also queues requests for a connection without a deadline. While the database is away,
@@ -46,11 +71,12 @@ function withQueryTimeout<T extends QueryTarget> (target: T, timeout: number): T
  * a request answered 503 never writes anything afterwards.
  */
 function acquire (pool: Pool, deadline: number): Promise<PoolConnection> {
+  if (deadline <= 0) return Promise.reject(timeoutError('timed out waiting for a database connection'))
   return new Promise((resolve, reject) => {
     let late = false
     const timer = setTimeout(() => {
       late = true
-      reject(Object.assign(new Error('timed out waiting for a database connection'), { code: 'POOL_ACQUIRE_TIMEOUT' }))
+      reject(timeoutError('timed out waiting for a database connection'))
     }, deadline)
     pool.getConnection().then((connection) => {
       clearTimeout(timer)
@@ -64,6 +90,29 @@ function acquire (pool: Pool, deadline: number): Promise<PoolConnection> {
       if (!late) reject(error)
     })
   })
+}
+
+/**
+ * A connection from the pool within `budget` ms, health-checked. One that sat idle for a while
+ * may have died silently (a NAT or firewall forgot it, the host froze): it is pinged first, and
+ * if it does not answer within half of what is left of the budget it is destroyed and another
+ * is taken in the other half, so a dead connection costs its request a ping, not a failed
+ * statement. Busy connections are never idle that long, so the ping costs nothing under load.
+ */
+async function checkout (pool: Pool, budget: number): Promise<PoolConnection> {
+  const giveUpAt = Date.now() + budget
+  for (;;) {
+    const connection = await acquire(pool, giveUpAt - Date.now())
+    const idleSince = (connection as unknown as { connection: { lastActiveTime?: number } }).connection.lastActiveTime
+    if (idleSince === undefined || Date.now() - idleSince < PING_AFTER_IDLE_MS) return connection
+    try {
+      await withDeadline(connection, connection.ping(), Math.max(Math.floor((giveUpAt - Date.now()) / 2), 1), 'a ping')
+      return connection
+    } catch {
+      // withDeadline destroyed it if it timed out; a ping that failed otherwise broke it.
+      connection.destroy()
+    }
+  }
 }
 
 export function createDatabasePool (config: Config): Pool {
@@ -83,10 +132,11 @@ export function createDatabasePool (config: Config): Pool {
     (connection as unknown as CallbackConnection).query("SET time_zone = '+00:00'", () => {})
   })
 
-  const checkout = async () => withQueryTimeout(await acquire(pool, config.DB_CONNECT_TIMEOUT), config.DB_QUERY_TIMEOUT)
-  // pool.query()/execute() and transactions (getConnection) all go through checkout().
+  // A request waits at most DB_CONNECT_TIMEOUT for a connection and DB_QUERY_TIMEOUT for each
+  // statement. pool.query()/execute() and transactions (getConnection) all come through here.
+  const checkoutWithTimeout = async () => withQueryTimeout(await checkout(pool, config.DB_CONNECT_TIMEOUT), config.DB_QUERY_TIMEOUT)
   const runOnConnection = (method: 'query' | 'execute') => async (...args: unknown[]) => {
-    const connection = await checkout()
+    const connection = await checkoutWithTimeout()
     try {
       return await (connection[method] as Run)(...args)
     } finally {
@@ -96,7 +146,7 @@ export function createDatabasePool (config: Config): Pool {
   return new Proxy(pool, {
     get (object, property) {
       if (property === 'query' || property === 'execute') return runOnConnection(property)
-      if (property === 'getConnection') return checkout
+      if (property === 'getConnection') return checkoutWithTimeout
       const value = Reflect.get(object, property)
       return typeof value === 'function' ? value.bind(object) : value
     },

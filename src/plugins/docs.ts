@@ -21,6 +21,8 @@ const DESCRIPTION = [
   '**Errors** always have the shape of the `Error` schema; `code` is stable, `message` is not.',
 ].join('\n\n')
 
+const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])
+
 const retryAfter = { 'retry-after': { type: 'integer', description: 'Seconds to wait before trying again' } }
 const rateLimitHeaders = {
   ...retryAfter,
@@ -48,6 +50,18 @@ const ERROR_RESPONSES: Record<string, { description: string, headers?: object, e
   403: { description: '`forbidden`: the caller may not do this', example: example(403, 'Forbidden', 'forbidden', 'Only the board\'s author or an admin may change it') },
   404: { description: '`not_found`', example: example(404, 'Not Found', 'not_found', 'Board not found') },
   409: { description: 'Conflict: `email_taken` or `last_admin`', example: example(409, 'Conflict', 'email_taken', 'An account with this email already exists') },
+  413: {
+    description: '`payload_too_large`: the body is over 64 KiB',
+    example: example(413, 'Payload Too Large', 'payload_too_large', 'Request body is too large'),
+  },
+  415: {
+    description: '`unsupported_media_type`: a body that is not `application/json`',
+    example: example(415, 'Unsupported Media Type', 'unsupported_media_type', 'Unsupported Media Type: text/plain'),
+  },
+  431: {
+    description: '`payload_too_large`: the request headers are over 16 KiB (answered before routing; the connection is then closed)',
+    example: example(431, 'Request Header Fields Too Large', 'payload_too_large', 'The request could not be parsed as HTTP'),
+  },
   429: {
     description: '`rate_limited`: too many requests from this address, or too many failed logins for this account',
     headers: rateLimitHeaders,
@@ -96,8 +110,17 @@ export default fp(async (app) => {
     if (!route.schema || route.schema.hide) return
     const response = { ...(route.schema.response as Record<string, { $ref?: string, description?: string, headers?: object }>) }
     if (route.schema.body || route.schema.querystring || route.schema.params) response[400] ??= ref(ErrorSchema)
+    // Fastify parses a body sent with any of these methods, whether the route wants one or not:
+    // a non-JSON body is a 415, an oversized one a 413, broken JSON a 400 malformed_json.
+    if ([route.method].flat().some((method) => BODY_METHODS.has(method))) {
+      response[400] ??= ref(ErrorSchema)
+      response[413] ??= ref(ErrorSchema)
+      response[415] ??= ref(ErrorSchema)
+    }
     // Per-IP limits may apply to every route (API.md §6), whatever this instance's settings.
     response[429] ??= ref(ErrorSchema)
+    // Node's parser refuses oversized headers before any route is chosen (app.ts answerClientError).
+    response[431] ??= ref(ErrorSchema)
     if (route.config?.usesDatabase !== false) response[503] ??= ref(ErrorSchema)
     for (const [status, schema] of Object.entries(response)) {
       if (schema.$ref === ErrorSchema.$id && !schema.description) {

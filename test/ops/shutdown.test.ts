@@ -4,7 +4,7 @@ import { once } from 'node:events'
 import { fileURLToPath } from 'node:url'
 import { createConnection } from 'mysql2/promise'
 import t from 'tap'
-import { freePort, SERVER_URL } from '../helper.js'
+import { freePort, SERVER_COMMAND, SERVER_URL } from '../helper.js'
 
 // Graceful shutdown of the real server (src/server.ts): SIGTERM in the middle of a burst of
 // writes. The process stops accepting, lets the requests in flight finish, closes the pool and
@@ -42,7 +42,7 @@ t.test('SIGTERM during a burst of POST /boards', async (t) => {
     await connection.end()
   })
 
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+  const child: ChildProcess = spawn(SERVER_COMMAND[0], SERVER_COMMAND.slice(1), {
     cwd: ROOT,
     env: {
       PATH: process.env.PATH,

@@ -7,9 +7,15 @@ import { createServer, connect, type Server, type Socket } from 'node:net'
  * - `cut()`: every open client/upstream pair is destroyed, and new connections are accepted
  *   but never forwarded nor answered (a blackhole: the client waits for the handshake that
  *   never comes, the harder case for a driver).
+ * - `silence()`: nothing is closed, nothing is forwarded: open pairs stop carrying bytes in
+ *   either direction, and new connections are accepted and held (what a network partition or a
+ *   frozen database host looks like; a statement already sent gets no answer).
+ *   `silence('open')` silences the open pairs only and forwards new connections (a NAT or
+ *   firewall that forgot idle connections).
  * - `refuse()`: every open pair is destroyed and the listener is closed, so new connections
  *   are refused (ECONNREFUSED), as when the database process is down.
- * - `restore()`: forwards normally again, re-listening on the same port if needed.
+ * - `restore()`: forwards normally again, re-listening on the same port if needed; silenced
+ *   pairs carry on with whatever was sent meanwhile, as after a healed partition.
  * - `close()`: tears everything down for good.
  */
 export interface TcpProxy {
@@ -17,12 +23,13 @@ export interface TcpProxy {
   /** How many client connections the proxy has accepted in total (forwarded or held). */
   readonly accepted: number
   cut (): void
+  silence (scope?: 'all' | 'open'): void
   refuse (): Promise<void>
   restore (): Promise<void>
   close (): Promise<void>
 }
 
-type Mode = 'forward' | 'blackhole' | 'refused' | 'closed'
+type Mode = 'forward' | 'blackhole' | 'silent' | 'refused' | 'closed'
 
 export async function startTcpProxy (target: { host?: string, port?: number } = {}): Promise<TcpProxy> {
   const targetHost = target.host ?? '127.0.0.1'
@@ -32,6 +39,7 @@ export async function startTcpProxy (target: { host?: string, port?: number } = 
   let mode: Mode = 'forward'
   let accepted = 0
   const pairs = new Set<{ client: Socket, upstream: Socket }>()
+  const silenced = new Set<{ client: Socket, upstream: Socket }>()
   const held = new Set<Socket>()
 
   const onConnection = (client: Socket) => {
@@ -50,6 +58,7 @@ export async function startTcpProxy (target: { host?: string, port?: number } = 
     pairs.add(pair)
     const drop = () => {
       pairs.delete(pair)
+      silenced.delete(pair)
       client.destroy()
       upstream.destroy()
     }
@@ -78,6 +87,7 @@ export async function startTcpProxy (target: { host?: string, port?: number } = 
       upstream.destroy()
     }
     pairs.clear()
+    silenced.clear()
     for (const socket of held) socket.destroy()
     held.clear()
   }
@@ -98,6 +108,19 @@ export async function startTcpProxy (target: { host?: string, port?: number } = 
       destroyAll()
     },
 
+    silence (scope = 'all') {
+      if (mode === 'closed') throw new Error('the proxy is closed')
+      if (scope === 'all') mode = 'silent'
+      for (const pair of pairs) {
+        if (silenced.has(pair)) continue
+        pair.client.unpipe(pair.upstream)
+        pair.upstream.unpipe(pair.client)
+        pair.client.pause()
+        pair.upstream.pause()
+        silenced.add(pair)
+      }
+    },
+
     async refuse () {
       if (mode === 'closed') throw new Error('the proxy is closed')
       mode = 'refused'
@@ -110,6 +133,11 @@ export async function startTcpProxy (target: { host?: string, port?: number } = 
       // Connections held in the blackhole are stale: their clients gave up on them.
       for (const socket of held) socket.destroy()
       held.clear()
+      for (const pair of silenced) {
+        pair.client.pipe(pair.upstream)
+        pair.upstream.pipe(pair.client)
+      }
+      silenced.clear()
       mode = 'forward'
       if (!server.listening) {
         server = createServer(onConnection)
