@@ -2,10 +2,12 @@ import { relations } from 'drizzle-orm'
 import { users } from './users.js'
 import { boards } from './boards.js'
 import { tokenBlocklist } from './token-blocklist.js'
+import { sessions } from './sessions.js'
 
 export const usersRelations = relations(users, ({ many }) => ({
   boards: many(boards),
   revokedTokens: many(tokenBlocklist),
+  sessions: many(sessions),
 }))
 
 export const boardsRelations = relations(boards, ({ one }) => ({
@@ -14,4 +16,8 @@ export const boardsRelations = relations(boards, ({ one }) => ({
 
 export const tokenBlocklistRelations = relations(tokenBlocklist, ({ one }) => ({
   user: one(users, { fields: [tokenBlocklist.user_id], references: [users.id] }),
+}))
+
+export const sessionsRelations = relations(sessions, ({ one }) => ({
+  user: one(users, { fields: [sessions.user_id], references: [users.id] }),
 }))

@@ -30,6 +30,7 @@ const EnvSchema = Type.Object({
   ACCESS_TOKEN_TTL: Duration('15m'),
   REFRESH_TOKEN_TTL: Duration('14d'),
   REFRESH_REUSE_GRACE: Duration('10s'),
+  SESSION_MAX_AGE: Duration('30d'),
   RATE_LIMIT_AUTH: Limit(10),
   RATE_LIMIT_REFRESH: Limit(60),
   RATE_LIMIT_GLOBAL: Limit(1000),
@@ -44,7 +45,7 @@ type Env = Static<typeof EnvSchema>
 /** Every variable the configuration reads (documented in .env.example). */
 export const CONFIG_KEYS = Object.keys(EnvSchema.properties)
 
-type DurationKey = 'DB_CONNECT_TIMEOUT' | 'DB_QUERY_TIMEOUT' | 'ACCESS_TOKEN_TTL' | 'REFRESH_TOKEN_TTL' | 'REFRESH_REUSE_GRACE'
+type DurationKey = 'DB_CONNECT_TIMEOUT' | 'DB_QUERY_TIMEOUT' | 'ACCESS_TOKEN_TTL' | 'REFRESH_TOKEN_TTL' | 'REFRESH_REUSE_GRACE' | 'SESSION_MAX_AGE'
   | 'LOGIN_LOCKOUT_WINDOW' | 'BLOCKLIST_PURGE_INTERVAL'
 
 /** Durations are milliseconds; everything else keeps its environment name and parsed type. */
@@ -109,6 +110,7 @@ export function loadConfig(source: Record<string, string | undefined>): Config {
     ACCESS_TOKEN_TTL: parseDuration(env.ACCESS_TOKEN_TTL),
     REFRESH_TOKEN_TTL: parseDuration(env.REFRESH_TOKEN_TTL),
     REFRESH_REUSE_GRACE: parseDuration(env.REFRESH_REUSE_GRACE),
+    SESSION_MAX_AGE: parseDuration(env.SESSION_MAX_AGE),
     JWT_SECRET: secret ?? randomBytes(48).toString('base64url'),
     JWT_SECRET_GENERATED: !secret,
   })

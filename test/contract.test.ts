@@ -3,7 +3,7 @@ import ajvFormats from 'ajv-formats'
 import type { InjectOptions, LightMyRequestResponse } from 'fastify'
 import t, { type Test } from 'tap'
 import { buildApp, type App } from '../src/app.js'
-import { bearer, build, freePort, newUser, registerAndLogin, testConfig, type Session } from './helper.js'
+import { bearer, build, decodeJwt, freePort, newUser, registerAndLogin, testConfig, type Session } from './helper.js'
 
 // The contract test: for every operation in the generated OpenAPI document and every status it
 // documents, make the live API answer with that status, then check the body against the
@@ -56,6 +56,8 @@ t.test('live responses match the OpenAPI document', async (t) => {
     return (response.json() as { id: number }).id
   }
   const MISSING = 999_999_999
+  const MISSING_SESSION = '00000000-0000-7000-8000-000000000000'
+  const sidOf = (session: Session) => String(decodeJwt(session.access_token).sid)
   const as = (session: Session) => bearer(session.access_token)
 
   const successByOperation: Record<string, Case> = {
@@ -86,6 +88,10 @@ t.test('live responses match the OpenAPI document', async (t) => {
     replaceBoard: async () => { const me = await user(); return { method: 'PUT', url: `/boards/${await boardOf(me)}`, headers: as(me), payload: { title: 'Put', content: 'All' } } },
     updateBoard: async () => { const me = await user(); return { method: 'PATCH', url: `/boards/${await boardOf(me)}`, headers: as(me), payload: { title: 'Patched' } } },
     deleteBoard: async () => { const me = await user(); return { method: 'DELETE', url: `/boards/${await boardOf(me)}`, headers: as(me) } },
+    listSessions: async () => ({ method: 'GET', url: '/sessions?limit=5', headers: as(await user()) }),
+    endSession: async () => { const me = await user(); return { method: 'DELETE', url: `/sessions/${sidOf(me)}`, headers: as(me) } },
+    listUserSessions: async () => { const me = await user(); return { method: 'GET', url: `/users/${me.user.id}/sessions`, headers: as(await admin()) } },
+    endUserSession: async () => { const me = await user(); return { method: 'DELETE', url: `/users/${me.user.id}/sessions/${sidOf(me)}`, headers: as(await admin()) } },
   }
 
   // The error cases, by operation and status. 429 and 503 are generic (see below).
@@ -168,6 +174,29 @@ t.test('live responses match the OpenAPI document', async (t) => {
       404: async () => ({ method: 'GET', url: `/boards/${MISSING}`, headers: as(await user()) }),
     },
   }
+  Object.assign(errorCases, {
+    listSessions: {
+      400: async () => ({ method: 'GET', url: '/sessions?cursor=tampered', headers: as(await user()) }),
+      401: async () => ({ method: 'GET', url: '/sessions' }),
+    },
+    endSession: {
+      400: async () => ({ method: 'DELETE', url: '/sessions/42', headers: as(await user()) }),
+      401: async () => ({ method: 'DELETE', url: `/sessions/${MISSING_SESSION}` }),
+      404: async () => ({ method: 'DELETE', url: `/sessions/${sidOf(await user())}`, headers: as(await user()) }),
+    },
+    listUserSessions: {
+      400: async () => ({ method: 'GET', url: '/users/x/sessions', headers: as(await user()) }),
+      401: async () => ({ method: 'GET', url: '/users/1/sessions' }),
+      403: async () => ({ method: 'GET', url: `/users/${(await user()).user.id}/sessions`, headers: as(await user()) }),
+      404: async () => ({ method: 'GET', url: `/users/${MISSING}/sessions`, headers: as(await admin()) }),
+    },
+    endUserSession: {
+      400: async () => ({ method: 'DELETE', url: '/users/1/sessions/nope', headers: as(await user()) }),
+      401: async () => ({ method: 'DELETE', url: `/users/1/sessions/${MISSING_SESSION}` }),
+      403: async () => { const other = await user(); return { method: 'DELETE', url: `/users/${other.user.id}/sessions/${sidOf(other)}`, headers: as(await user()) } },
+      404: async () => { const me = await user(); return { method: 'DELETE', url: `/users/${me.user.id}/sessions/${MISSING_SESSION}`, headers: as(me) } },
+    },
+  })
   // PUT, PATCH and DELETE of a board share their error cases but for method and body.
   for (const [operationId, method, payload] of [['replaceBoard', 'PUT', { title: 'T', content: 'C' }], ['updateBoard', 'PATCH', { title: 'T' }], ['deleteBoard', 'DELETE', undefined]] as const) {
     const withBody = payload ? { payload } : {}

@@ -65,7 +65,7 @@ async function createAdmin (app: App, args: string[]) {
 
 async function purgeBlocklist (app: App) {
   const removed = await purgeExpired(app)
-  console.log(`removed ${removed.tokens} expired blocklist rows and ${removed.loginFailures} login-failure rows`)
+  console.log(`removed ${removed.tokens} expired blocklist rows, ${removed.sessions} expired or ended sessions and ${removed.loginFailures} login-failure rows`)
 }
 
 const DEMO_PASSWORD = 'demo-password'

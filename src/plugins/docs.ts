@@ -77,8 +77,9 @@ function withErrorExamples<T extends OpenApiDocument> (document: T): T {
         const example = ERROR_RESPONSES[status]?.example
         if (media?.schema?.$ref !== '#/components/schemas/Error' || !example) continue
         // A copy per response: shared objects would come out as YAML anchors and aliases.
-        media.example = status === '404' && !path.startsWith('/boards')
-          ? { ...example, message: 'User not found' }
+        const missing = path.startsWith('/boards') ? null : path.includes('sessions') ? 'Session' : 'User'
+        media.example = status === '404' && missing
+          ? { ...example, message: `${missing} not found` }
           : structuredClone(example)
       }
     }
@@ -118,6 +119,7 @@ export default fp(async (app) => {
         { name: 'auth', description: 'Register, log in, refresh and revoke tokens' },
         { name: 'users', description: 'Accounts: self-service and administration' },
         { name: 'boards', description: 'Posts, newest first; their author or an admin may change them' },
+        { name: 'sessions', description: 'Where you are signed in: list your sessions, end one' },
         { name: 'operations', description: 'Liveness and readiness' },
       ],
       components: {

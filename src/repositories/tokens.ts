@@ -6,7 +6,9 @@ import type { Pool } from 'mysql2/promise'
 import type { Database } from '../db/database.js'
 import type { User } from '../schemas/shared.js'
 
-export type BlocklistKind = 'access' | 'refresh' | 'session'
+// The column also allows 'session': such rows ended sessions before the sessions table did; they
+// no longer matter and the purge removes them as they expire.
+export type BlocklistKind = 'access' | 'refresh'
 
 export interface BlocklistEntry {
   jti: string
@@ -48,14 +50,15 @@ interface TokenKey {
 
 /**
  * The token check of n tokens in one statement: a derived table of (i, user id, jti, sid), one
- * primary-key probe into users and two into token_blocklist per row. A token whose user is gone
+ * primary-key probe each into users, token_blocklist (jti) and sessions (sid) per row. A token whose user is gone
  * has no row. One statement text per n, so each is prepared once per connection.
  */
 function tokenStateStatement (count: number): string {
   const tokens = Array.from({ length: count }, (_, i) => i === 0 ? 'SELECT ? AS i, ? AS user_id, ? AS jti, ? AS sid' : 'SELECT ?, ?, ?, ?')
   return 'SELECT q.i, u.id, u.email, u.name, u.role, u.created_at, u.updated_at, u.tokens_valid_after, u.kept_session_id, ' +
     '(SELECT b.created_at FROM token_blocklist b WHERE b.jti = q.jti) AS token_revoked_at, ' +
-    'EXISTS (SELECT 1 FROM token_blocklist b WHERE b.jti = q.sid) AS session_revoked ' +
+    // The session row by its primary key: missing (never started, purged) or ended is revoked.
+    'NOT EXISTS (SELECT 1 FROM sessions s WHERE s.id = q.sid AND s.user_id = q.user_id AND s.ended_at IS NULL) AS session_revoked ' +
     `FROM (${tokens.join(' UNION ALL ')}) AS q JOIN users u ON u.id = q.user_id`
 }
 
@@ -84,11 +87,6 @@ export function createTokensRepository (db: Database, pool: Pool) {
     /** The state of a token and its user, read in one round trip; null when the user is gone. */
     findTokenState (userId: number, jti: string, sid: string): Promise<TokenState | null> {
       return findTokenState({ userId, jti, sid })
-    },
-
-    /** Blocklists the entries; ones already there stay as they are. */
-    async revoke (entries: BlocklistEntry[]): Promise<void> {
-      await db.insert(tokenBlocklist).ignore().values(entries)
     },
 
     /**

@@ -79,5 +79,26 @@ export const UserPageSchema = Type.Object({ items: Type.Array(ref(UserSchema)), 
 export const BoardPageSchema = Type.Object({ items: Type.Array(ref(BoardSchema)), next_cursor: NextCursor },
   { $id: 'BoardPage', additionalProperties: false, description: 'One page of boards, newest first' })
 
+export const SessionId = Type.String({
+  pattern: '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$',
+  description: 'A session id (the `sid` claim of its tokens): a lower-case UUID',
+  examples: ['019ad2f4-7c1e-7a3b-8f00-2b6c1d9e4a10'],
+})
+
+export const SessionSchema = Type.Object({
+  id: SessionId,
+  created_at: Type.Unsafe<Date>({ ...Timestamp, description: 'The login' }),
+  last_used_at: Type.Unsafe<Date>({ ...Timestamp, description: 'The last login or refresh (not every request)' }),
+  expires_at: Type.Unsafe<Date>({ ...Timestamp, description: 'When it can no longer be refreshed: its refresh token\'s expiry, capped by SESSION_MAX_AGE' }),
+  user_agent: Type.Union([Type.String({ maxLength: 255 }), Type.Null()], { description: 'User-Agent at the login or the last refresh', examples: ['Mozilla/5.0 (X11; Linux x86_64)'] }),
+  ip: Type.Union([Type.String({ maxLength: 45 }), Type.Null()], { description: 'Client address at the login or the last refresh', examples: ['203.0.113.7'] }),
+  current: Type.Boolean({ description: 'True for the session of the access token making this request' }),
+}, { $id: 'Session', additionalProperties: false, description: 'One login and its refreshes: every token of it carries its id as `sid`' })
+export type Session = Static<typeof SessionSchema>
+
+export const SessionPageSchema = Type.Object({ items: Type.Array(ref(SessionSchema)), next_cursor: NextCursor },
+  { $id: 'SessionPage', additionalProperties: false, description: 'One page of live sessions, most recently used first' })
+
 /** Schemas registered once with app.addSchema; they become the document's named components. */
-export const sharedSchemas = [ErrorSchema, UserSchema, TokenPairSchema, UserSummarySchema, BoardSchema, UserPageSchema, BoardPageSchema]
+export const sharedSchemas = [ErrorSchema, UserSchema, TokenPairSchema, UserSummarySchema, BoardSchema, UserPageSchema, BoardPageSchema,
+  SessionSchema, SessionPageSchema]

@@ -3,7 +3,7 @@ import type { FastifyRequest } from 'fastify'
 import { AppError } from '../../errors.js'
 import { ref, ErrorSchema, TokenPairSchema, UserSchema } from '../../schemas/shared.js'
 import { authOf, bearerToken } from '../../plugins/auth/index.js'
-import { newSessionId, revocationReason } from '../../plugins/auth/tokens.js'
+import { newSessionId, revocationReason, sessionStartedAt } from '../../plugins/auth/tokens.js'
 import { LoginBody, LogoutQuery, RefreshBody, RegisterBody } from './schemas.js'
 
 /** API.md §1: email and name are trimmed (and email lower-cased) before validation. */
@@ -16,8 +16,19 @@ export async function normaliseIdentity (request: FastifyRequest) {
 
 const invalidCredentials = () => new AppError(401, 'invalid_credentials', 'Email or password is wrong')
 
+/** The client as API.md §7 shows it on a session: user agent (≤ 255) and address (TRUST_PROXY rule). */
+function clientOf (request: FastifyRequest) {
+  return { user_agent: request.headers['user-agent']?.slice(0, 255) || null, ip: request.ip || null }
+}
+
 const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { repos, tokens, passwords, config } = app
+
+  /** When a session can no longer be refreshed: its new refresh token's expiry, capped by SESSION_MAX_AGE. */
+  function sessionExpiry (sid: string, now: number): Date {
+    const refreshExpiry = now + config.REFRESH_TOKEN_TTL
+    return new Date(config.SESSION_MAX_AGE > 0 ? Math.min(refreshExpiry, sessionStartedAt(sid) + config.SESSION_MAX_AGE) : refreshExpiry)
+  }
 
   app.post('/register', {
     config: { rateLimitGroup: 'auth' },
@@ -65,7 +76,10 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
     const { password_hash: passwordHash, ...user } = account
     // Hashes made with weaker parameters are upgraded while we have the password in hand.
     if (passwords.needsRehash(passwordHash)) await repos.users.updatePasswordHash(user.id, await passwords.hash(password))
-    return { ...tokens.issuePair(user, newSessionId(), true), user }
+    const now = Date.now()
+    const sid = newSessionId(now)
+    await repos.sessions.start({ id: sid, user_id: user.id, created_at: new Date(now), expires_at: sessionExpiry(sid, now), ...clientOf(request) })
+    return { ...tokens.issuePair(user, sid, true), user }
   })
 
   app.post('/refresh', {
@@ -92,14 +106,24 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
       if (rotatedAt && !state.sessionRevoked && Date.now() - rotatedAt.getTime() > config.REFRESH_REUSE_GRACE) {
         // A spent refresh token came back after the grace period: someone kept a copy. Revoke
         // the session, so the thief's tokens and the victim's newer ones of it all die.
-        await repos.tokens.revoke([{ jti: token.sid, kind: 'session', user_id: token.userId, expires_at: new Date(Date.now() + config.REFRESH_TOKEN_TTL) }])
+        await repos.sessions.endById(token.sid)
         request.log.warn({ userId: token.userId, sid: token.sid }, 'refresh token reuse: session revoked')
       }
       throw new AppError(401, 'token_revoked', reason ?? 'The token has been revoked')
     }
+    // SESSION_MAX_AGE counts from the login (the sid's own timestamp), however often the
+    // session was refreshed since; so a cap lowered later applies to running sessions too.
+    const now = Date.now()
+    if (config.SESSION_MAX_AGE > 0 && now - sessionStartedAt(token.sid) >= config.SESSION_MAX_AGE) {
+      throw new AppError(401, 'token_revoked', 'The session is older than SESSION_MAX_AGE; log in again')
+    }
     // The blocklist insert is the gate: of concurrent refreshes with one token, one wins.
     if (!await repos.tokens.claimRotation({ jti: token.jti, user_id: token.userId, expires_at: token.expiresAt })) {
       throw new AppError(401, 'token_revoked', 'The refresh token has already been used')
+    }
+    // The session may have been ended since the check above: then no pair of it goes out.
+    if (!await repos.sessions.touch(token.sid, { at: new Date(now), expires_at: sessionExpiry(token.sid, now), ...clientOf(request) })) {
+      throw new AppError(401, 'token_revoked', 'The session has been logged out')
     }
     return { ...tokens.issuePair(state.user, token.sid, false), user: state.user }
   })
@@ -118,12 +142,8 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
     const auth = authOf(request)
     const scope = request.query.scope ?? 'local'
     if (scope === 'local') {
-      // The session id outlives any refresh token of the session, so it stays blocklisted
-      // for a full refresh lifetime; the access token's own entry only until it expires.
-      await repos.tokens.revoke([
-        { jti: auth.jti, kind: 'access', user_id: auth.userId, expires_at: auth.expiresAt },
-        { jti: auth.sid, kind: 'session', user_id: auth.userId, expires_at: new Date(Date.now() + config.REFRESH_TOKEN_TTL) },
-      ])
+      // Every token of the session, access and refresh, is checked against its row.
+      await repos.sessions.endById(auth.sid)
     } else {
       await repos.users.cutOffSessions(auth.userId, new Date(), scope === 'others' ? auth.sid : null)
     }
