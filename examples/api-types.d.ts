@@ -75,7 +75,7 @@ export interface paths {
         put?: never;
         /**
          * Log in: get an access and a refresh token
-         * @description Starts a new session. The access token is `fresh` (needed to change email, password or delete the account). After `LOGIN_MAX_FAILURES` failed logins for one email within `LOGIN_LOCKOUT_WINDOW`, logins for that email get 429 `rate_limited` with `Retry-After` until the window has passed, from any address; a successful login resets the count.
+         * @description Starts a new session. The access token is `fresh` (needed to change email, password or delete the account). After `LOGIN_MAX_FAILURES` failed logins for one email within `LOGIN_LOCKOUT_WINDOW`, logins for that email get 429 `rate_limited` with `Retry-After` until the window has passed, from any address; a successful login resets the count. With `refresh=cookie` (browser mode) the refresh token is set as an `HttpOnly` `__Host-refresh` cookie instead of being in the body.
          */
         post: operations["login"];
         delete?: never;
@@ -95,7 +95,9 @@ export interface paths {
         put?: never;
         /**
          * Exchange a refresh token for a new pair (rotation)
-         * @description Send the refresh token as `Authorization: Bearer <refresh_token>` or as `{"refresh_token": ...}` (the body wins when both are present). The presented refresh token is spent. Presenting a spent refresh token more than the reuse grace period after it was spent is treated as theft: the whole session is revoked.
+         * @description Send the refresh token as `Authorization: Bearer <refresh_token>` or as `{"refresh_token": ...}` (the body wins when both are present). The presented refresh token is spent. Presenting a spent refresh token more than the reuse grace period after it was spent is treated as theft: the whole session is revoked. A session older than `SESSION_MAX_AGE` cannot be refreshed.
+         *
+         *     **Browser mode**: with neither, the `__Host-refresh` cookie set by `POST /login?refresh=cookie` is read. Such a request must carry `X-Requested-With` (any value) and, if it has an `Origin`, come from this API's own origin or one in `CORS_ORIGINS`; otherwise 403 `forbidden`. The new refresh token is then only in a new cookie.
          */
         post: operations["refresh"];
         delete?: never;
@@ -115,7 +117,7 @@ export interface paths {
         put?: never;
         /**
          * Revoke this session, the others, or all
-         * @description Takes effect on the very next request, on every instance. Logging in again afterwards works.
+         * @description Takes effect on the very next request, on every instance. Logging in again afterwards works. Also clears the browser-mode `__Host-refresh` cookie.
          */
         post: operations["logout"];
         delete?: never;
@@ -324,7 +326,7 @@ export interface paths {
         post?: never;
         /**
          * End one of your sessions
-         * @description Its tokens die on the next request, on every instance. Ending your own (`current`) session is a `POST /logout`. Another user's or an unknown session is 404, never 403.
+         * @description Its tokens die on the next request, on every instance. Ending your own (`current`) session is a `POST /logout` (and clears the browser-mode cookie). Another user's or an unknown session is 404, never 403.
          */
         delete: operations["endSession"];
         options?: never;
@@ -446,10 +448,10 @@ export interface components {
              */
             access_token: string;
             /**
-             * @description JWT for POST /refresh; single use
+             * @description JWT for POST /refresh; single use. Absent in browser mode (`POST /login?refresh=cookie` and a cookie refresh): it is then only in the `__Host-refresh` cookie, which no script can read.
              * @example eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9…
              */
-            refresh_token: string;
+            refresh_token?: string;
             /** @enum {string} */
             token_type: "Bearer";
             /**
@@ -817,7 +819,10 @@ export interface operations {
     };
     login: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description `body`: the refresh token is in the response body. `cookie` (browser mode, for single-page apps): it is only in an `HttpOnly` `__Host-refresh` cookie, out of reach of any script on the page; `POST /refresh` then reads it. */
+                refresh?: "body" | "cookie";
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -839,9 +844,11 @@ export interface operations {
             };
         };
         responses: {
-            /** @description A new session: fresh access token, refresh token and the user */
+            /** @description A new session: fresh access token, refresh token (in the body, or with `refresh=cookie` in the cookie) and the user */
             200: {
                 headers: {
+                    /** @description Browser mode: `__Host-refresh=<refresh token>; Max-Age=<refresh TTL>; Path=/; HttpOnly; Secure; SameSite=Strict` */
+                    "set-cookie"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -955,6 +962,8 @@ export interface operations {
             /** @description A new pair of the same session; the presented refresh token is spent */
             200: {
                 headers: {
+                    /** @description Browser mode: `__Host-refresh=<refresh token>; Max-Age=<refresh TTL>; Path=/; HttpOnly; Secure; SameSite=Strict` */
+                    "set-cookie"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -998,6 +1007,23 @@ export interface operations {
                      *       "error": "Unauthorized",
                      *       "code": "token_expired",
                      *       "message": "The token has expired"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `forbidden`: the caller may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 403,
+                     *       "error": "Forbidden",
+                     *       "code": "forbidden",
+                     *       "message": "Only the board's author or an admin may change it"
                      *     }
                      */
                     "application/json": components["schemas"]["Error"];
@@ -1064,6 +1090,8 @@ export interface operations {
             /** @description Revoked: the tokens are dead on the next request */
             204: {
                 headers: {
+                    /** @description Clears the browser-mode cookie: `__Host-refresh=; Max-Age=0; Path=/; HttpOnly; Secure; SameSite=Strict` */
+                    "set-cookie"?: string;
                     [name: string]: unknown;
                 };
                 content?: never;

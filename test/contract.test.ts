@@ -56,6 +56,14 @@ t.test('live responses match the OpenAPI document', async (t) => {
     return (response.json() as { id: number }).id
   }
   const MISSING = 999_999_999
+  /** The headers of a browser-mode refresh: a fresh session's __Host-refresh cookie and X-Requested-With. */
+  const refreshCookie = async () => {
+    const body = newUser()
+    await app.inject({ method: 'POST', url: '/register', payload: body })
+    const response = await app.inject({ method: 'POST', url: '/login?refresh=cookie', payload: { email: body.email, password: body.password } })
+    const cookie = /__Host-refresh=[^;]*/.exec(String(response.headers['set-cookie']))![0]
+    return { cookie, 'x-requested-with': 'contract' }
+  }
   const MISSING_SESSION = '00000000-0000-7000-8000-000000000000'
   const sidOf = (session: Session) => String(decodeJwt(session.access_token).sid)
   const as = (session: Session) => bearer(session.access_token)
@@ -67,9 +75,10 @@ t.test('live responses match the OpenAPI document', async (t) => {
     login: async () => {
       const body = newUser()
       await app.inject({ method: 'POST', url: '/register', payload: body })
-      return { method: 'POST', url: '/login', payload: { email: body.email, password: body.password } }
+      // Browser mode, so that the documented Set-Cookie is there to check.
+      return { method: 'POST', url: '/login?refresh=cookie', payload: { email: body.email, password: body.password } }
     },
-    refresh: async () => ({ method: 'POST', url: '/refresh', headers: bearer((await user()).refresh_token) }),
+    refresh: async () => ({ method: 'POST', url: '/refresh', headers: await refreshCookie() }),
     logout: async () => ({ method: 'POST', url: '/logout?scope=global', headers: as(await user()) }),
     getMe: async () => ({ method: 'GET', url: '/me', headers: as(await user()) }),
     listUsers: async () => ({ method: 'GET', url: '/users?limit=2', headers: as(await admin()) }),
@@ -107,6 +116,7 @@ t.test('live responses match the OpenAPI document', async (t) => {
     refresh: {
       400: async () => ({ method: 'POST', url: '/refresh', payload: { refresh_token: '' } }),
       401: async () => ({ method: 'POST', url: '/refresh', headers: as(await user()) }),
+      403: async () => ({ method: 'POST', url: '/refresh', headers: { cookie: (await refreshCookie()).cookie } }),
     },
     logout: {
       400: async () => ({ method: 'POST', url: '/logout?scope=everything', headers: as(await user()) }),

@@ -125,6 +125,12 @@ export default fp(async (app) => {
       components: {
         securitySchemes: {
           bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'The access_token from POST /login or POST /refresh' },
+          refreshCookie: {
+            type: 'apiKey',
+            in: 'cookie',
+            name: '__Host-refresh',
+            description: 'Browser mode: the refresh token in the HttpOnly cookie set by POST /login?refresh=cookie (send X-Requested-With too)',
+          },
         },
       },
     },

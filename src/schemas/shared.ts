@@ -47,7 +47,11 @@ export type User = Static<typeof UserSchema>
 
 export const TokenPairSchema = Type.Object({
   access_token: Type.String({ description: 'JWT for the Authorization header', examples: ['eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9…'] }),
-  refresh_token: Type.String({ description: 'JWT for POST /refresh; single use', examples: ['eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9…'] }),
+  refresh_token: Type.Optional(Type.String({
+    description: 'JWT for POST /refresh; single use. Absent in browser mode (`POST /login?refresh=cookie` and a cookie refresh): ' +
+      'it is then only in the `__Host-refresh` cookie, which no script can read.',
+    examples: ['eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9…'],
+  })),
   token_type: Type.Literal('Bearer'),
   expires_in: Type.Integer({ description: 'Seconds until the access token expires', examples: [900] }),
   refresh_expires_in: Type.Integer({ description: 'Seconds until the refresh token expires', examples: [1209600] }),

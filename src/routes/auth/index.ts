@@ -1,10 +1,10 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import type { FastifyRequest } from 'fastify'
+import type { FastifyReply, FastifyRequest } from 'fastify'
 import { AppError } from '../../errors.js'
-import { ref, ErrorSchema, TokenPairSchema, UserSchema } from '../../schemas/shared.js'
-import { authOf, bearerToken } from '../../plugins/auth/index.js'
-import { newSessionId, revocationReason, sessionStartedAt } from '../../plugins/auth/tokens.js'
-import { LoginBody, LogoutQuery, RefreshBody, RegisterBody } from './schemas.js'
+import { ref, ErrorSchema, TokenPairSchema, UserSchema, type User } from '../../schemas/shared.js'
+import { authOf, clearRefreshCookie, refreshTokenOf, setRefreshCookie } from '../../plugins/auth/index.js'
+import { newSessionId, revocationReason, sessionStartedAt, type TokenPair } from '../../plugins/auth/tokens.js'
+import { LoginBody, LoginQuery, LogoutQuery, RefreshBody, RegisterBody } from './schemas.js'
 
 /** API.md §1: email and name are trimmed (and email lower-cased) before validation. */
 export async function normaliseIdentity (request: FastifyRequest) {
@@ -15,6 +15,24 @@ export async function normaliseIdentity (request: FastifyRequest) {
 }
 
 const invalidCredentials = () => new AppError(401, 'invalid_credentials', 'Email or password is wrong')
+
+const setCookieHeader = {
+  'set-cookie': {
+    type: 'string',
+    description: 'Browser mode: `__Host-refresh=<refresh token>; Max-Age=<refresh TTL>; Path=/; HttpOnly; Secure; SameSite=Strict`',
+  },
+}
+
+/**
+ * The answer of a login or refresh. In browser mode the refresh token goes into the cookie and
+ * is left out of the body, so no script on the page ever holds it (API.md §8).
+ */
+function sendPair (reply: FastifyReply, pair: TokenPair, user: User, inCookie: boolean) {
+  if (!inCookie) return { ...pair, user }
+  const { refresh_token: refreshToken, ...rest } = pair
+  setRefreshCookie(reply, refreshToken, pair.refresh_expires_in)
+  return { ...rest, user }
+}
 
 /** The client as API.md §7 shows it on a session: user agent (≤ 255) and address (TRUST_PROXY rule). */
 function clientOf (request: FastifyRequest) {
@@ -56,11 +74,18 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'Log in: get an access and a refresh token',
       description: 'Starts a new session. The access token is `fresh` (needed to change email, password or delete the account). ' +
         'After `LOGIN_MAX_FAILURES` failed logins for one email within `LOGIN_LOCKOUT_WINDOW`, logins for that email get 429 ' +
-        '`rate_limited` with `Retry-After` until the window has passed, from any address; a successful login resets the count.',
+        '`rate_limited` with `Retry-After` until the window has passed, from any address; a successful login resets the count. ' +
+        'With `refresh=cookie` (browser mode) the refresh token is set as an `HttpOnly` `__Host-refresh` cookie instead of ' +
+        'being in the body.',
+      querystring: LoginQuery,
       body: LoginBody,
-      response: { 200: ref(TokenPairSchema, 'A new session: fresh access token, refresh token and the user'), 401: ref(ErrorSchema), 429: ref(ErrorSchema) },
+      response: {
+        200: { ...ref(TokenPairSchema, 'A new session: fresh access token, refresh token (in the body, or with `refresh=cookie` in the cookie) and the user'), headers: setCookieHeader },
+        401: ref(ErrorSchema),
+        429: ref(ErrorSchema),
+      },
     },
-  }, async (request) => {
+  }, async (request, reply) => {
     const { email, password } = request.body
     const lockout = config.LOGIN_MAX_FAILURES > 0 ? await repos.loginFailures.find(email) : null
     if (lockout?.lockedForSeconds) {
@@ -79,7 +104,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
     const now = Date.now()
     const sid = newSessionId(now)
     await repos.sessions.start({ id: sid, user_id: user.id, created_at: new Date(now), expires_at: sessionExpiry(sid, now), ...clientOf(request) })
-    return { ...tokens.issuePair(user, sid, true), user }
+    return sendPair(reply, tokens.issuePair(user, sid, true), user, request.query.refresh === 'cookie')
   })
 
   app.post('/refresh', {
@@ -92,13 +117,22 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'Exchange a refresh token for a new pair (rotation)',
       description: 'Send the refresh token as `Authorization: Bearer <refresh_token>` or as `{"refresh_token": ...}` ' +
         '(the body wins when both are present). The presented refresh token is spent. Presenting a spent refresh token ' +
-        'more than the reuse grace period after it was spent is treated as theft: the whole session is revoked.',
-      security: [{ bearerAuth: [] }, {}],
+        'more than the reuse grace period after it was spent is treated as theft: the whole session is revoked. ' +
+        'A session older than `SESSION_MAX_AGE` cannot be refreshed.\n\n' +
+        '**Browser mode**: with neither, the `__Host-refresh` cookie set by `POST /login?refresh=cookie` is read. Such a ' +
+        'request must carry `X-Requested-With` (any value) and, if it has an `Origin`, come from this API\'s own origin or ' +
+        'one in `CORS_ORIGINS`; otherwise 403 `forbidden`. The new refresh token is then only in a new cookie.',
+      security: [{ bearerAuth: [] }, { refreshCookie: [] }, {}],
       body: RefreshBody,
-      response: { 200: ref(TokenPairSchema, 'A new pair of the same session; the presented refresh token is spent'), 401: ref(ErrorSchema) },
+      response: {
+        200: { ...ref(TokenPairSchema, 'A new pair of the same session; the presented refresh token is spent'), headers: setCookieHeader },
+        401: ref(ErrorSchema),
+        403: ref(ErrorSchema),
+      },
     },
-  }, async (request) => {
-    const token = tokens.verify(request.body?.refresh_token ?? bearerToken(request), 'refresh')
+  }, async (request, reply) => {
+    const presented = refreshTokenOf(request, request.body?.refresh_token)
+    const token = tokens.verify(presented.token, 'refresh')
     const state = await repos.tokens.findTokenState(token.userId, token.jti, token.sid)
     const reason = revocationReason(token, state)
     if (reason || !state) {
@@ -125,7 +159,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
     if (!await repos.sessions.touch(token.sid, { at: new Date(now), expires_at: sessionExpiry(token.sid, now), ...clientOf(request) })) {
       throw new AppError(401, 'token_revoked', 'The session has been logged out')
     }
-    return { ...tokens.issuePair(state.user, token.sid, false), user: state.user }
+    return sendPair(reply, tokens.issuePair(state.user, token.sid, false), state.user, presented.fromCookie)
   })
 
   app.post('/logout', {
@@ -134,9 +168,16 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
       tags: ['auth'],
       operationId: 'logout',
       summary: 'Revoke this session, the others, or all',
-      description: 'Takes effect on the very next request, on every instance. Logging in again afterwards works.',
+      description: 'Takes effect on the very next request, on every instance. Logging in again afterwards works. Also ' +
+        'clears the browser-mode `__Host-refresh` cookie.',
       querystring: LogoutQuery,
-      response: { 204: { type: 'null', description: 'Revoked: the tokens are dead on the next request' } },
+      response: {
+        204: {
+          type: 'null',
+          description: 'Revoked: the tokens are dead on the next request',
+          headers: { 'set-cookie': { type: 'string', description: 'Clears the browser-mode cookie: `__Host-refresh=; Max-Age=0; Path=/; HttpOnly; Secure; SameSite=Strict`' } },
+        },
+      },
     },
   }, async (request, reply) => {
     const auth = authOf(request)
@@ -148,6 +189,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
       await repos.users.cutOffSessions(auth.userId, new Date(), scope === 'others' ? auth.sid : null)
     }
     request.log.info({ userId: auth.userId, sid: auth.sid, scope }, 'logout')
+    clearRefreshCookie(reply)
     return reply.code(204).send()
   })
 

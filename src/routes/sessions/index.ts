@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { notFound } from '../../errors.js'
-import { authOf, requireSelfOrAdmin, type AuthContext } from '../../plugins/auth/index.js'
+import { authOf, clearRefreshCookie, requireSelfOrAdmin, type AuthContext } from '../../plugins/auth/index.js'
 import { ErrorSchema, IdParams, ref, SessionPageSchema } from '../../schemas/shared.js'
 import { DEFAULT_LIMIT, PageQuery } from '../../schemas/pagination.js'
 import type { Repositories } from '../../repositories/index.js'
@@ -51,7 +51,7 @@ const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
       operationId: 'endSession',
       summary: 'End one of your sessions',
       description: 'Its tokens die on the next request, on every instance. Ending your own (`current`) session is a ' +
-        '`POST /logout`. Another user\'s or an unknown session is 404, never 403.',
+        '`POST /logout` (and clears the browser-mode cookie). Another user\'s or an unknown session is 404, never 403.',
       params: SessionParams,
       response: { ...ended, 404: ref(ErrorSchema) },
     },
@@ -59,6 +59,8 @@ const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
     const auth = authOf(request)
     await endSession(repos, auth.userId, request.params.id)
     request.log.info({ userId: auth.userId, sid: request.params.id }, 'session ended')
+    // Ending your own session is a logout (API.md §7), browser-mode cookie included.
+    if (request.params.id === auth.sid) clearRefreshCookie(reply)
     return reply.code(204).send()
   })
 
