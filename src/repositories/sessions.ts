@@ -1,5 +1,6 @@
 import { and, desc, eq, gt, isNull, lt, or, sql } from 'drizzle-orm'
-import { sessions, users } from '../../drizzle/schema.js'
+import { sessions, tokenBlocklist, users } from '../../drizzle/schema.js'
+import { isDuplicateKey } from '../db/errors.js'
 import type { Database } from '../db/database.js'
 
 /** A session as API.md §7 shows it, less `current` (which depends on the caller). */
@@ -55,15 +56,33 @@ export function createSessionsRepository (db: Database) {
     },
 
     /**
-     * Records a refresh: last use, the new expiry, the client as seen now. False when the
-     * session was ended meanwhile (a DELETE /sessions/:id racing this refresh): the caller
-     * must then refuse, or it would hand out a pair of a dead session. Primary-key update.
+     * A refresh: spends the presented refresh token and records the session's use, in one
+     * transaction, so one commit (one log flush) rather than two.
+     * - The blocklist insert of the spent jti is the gate: its primary key makes it atomic, so
+     *   of concurrent rotations of one token exactly one gets past it ('spent' for the others).
+     * - The primary-key update of the session (last use, new expiry, the client as seen now)
+     *   finds no row when the session was ended meanwhile, e.g. by a DELETE /sessions/:id racing
+     *   this refresh ('ended'): the caller must then refuse, or it would hand out a pair of a
+     *   dead session.
      */
-    async touch (id: string, changes: { at: Date, expires_at: Date, user_agent: string | null, ip: string | null }): Promise<boolean> {
+    async rotate (
+      spent: { jti: string, user_id: number, expires_at: Date },
+      id: string,
+      changes: { at: Date, expires_at: Date, user_agent: string | null, ip: string | null },
+    ): Promise<'rotated' | 'spent' | 'ended'> {
       const { at, ...rest } = changes
-      const [result] = await db.update(sessions).set({ ...rest, last_used_at: at })
-        .where(and(eq(sessions.id, id), isNull(sessions.ended_at)))
-      return result.affectedRows > 0
+      return db.transaction(async (tx) => {
+        try {
+          await tx.insert(tokenBlocklist).values({ ...spent, kind: 'refresh' })
+        } catch (error) {
+          // A duplicate key rolls back that statement only; nothing else was written.
+          if (isDuplicateKey(error)) return 'spent'
+          throw error
+        }
+        const [result] = await tx.update(sessions).set({ ...rest, last_used_at: at })
+          .where(and(eq(sessions.id, id), isNull(sessions.ended_at)))
+        return result.affectedRows > 0 ? 'rotated' : 'ended'
+      })
     },
 
     /**

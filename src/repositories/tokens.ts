@@ -1,21 +1,9 @@
 import { lt } from 'drizzle-orm'
 import { tokenBlocklist } from '../../drizzle/schema.js'
 import { createBatchLoader, MAX_BATCH_SIZE, statementsBySize } from '../db/batch.js'
-import { isDuplicateKey } from '../db/errors.js'
 import type { Pool } from 'mysql2/promise'
 import type { Database } from '../db/database.js'
 import type { User } from '../schemas/shared.js'
-
-// The column also allows 'session': such rows ended sessions before the sessions table did; they
-// no longer matter and the purge removes them as they expire.
-export type BlocklistKind = 'access' | 'refresh'
-
-export interface BlocklistEntry {
-  jti: string
-  kind: BlocklistKind
-  user_id: number
-  expires_at: Date
-}
 
 /** Everything the per-request token check needs, from one round trip. Null: the user is gone. */
 export interface TokenState {
@@ -87,20 +75,6 @@ export function createTokensRepository (db: Database, pool: Pool) {
     /** The state of a token and its user, read in one round trip; null when the user is gone. */
     findTokenState (userId: number, jti: string, sid: string): Promise<TokenState | null> {
       return findTokenState({ userId, jti, sid })
-    },
-
-    /**
-     * Blocklists a refresh token's jti as the gate of its rotation. The primary key makes this
-     * atomic: of concurrent rotations of one token exactly one insert succeeds (true).
-     */
-    async claimRotation (entry: Omit<BlocklistEntry, 'kind'>): Promise<boolean> {
-      try {
-        await db.insert(tokenBlocklist).values({ ...entry, kind: 'refresh' })
-        return true
-      } catch (error) {
-        if (isDuplicateKey(error)) return false
-        throw error
-      }
     },
 
     /**

@@ -151,14 +151,12 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
     if (config.SESSION_MAX_AGE > 0 && now - sessionStartedAt(token.sid) >= config.SESSION_MAX_AGE) {
       throw new AppError(401, 'token_revoked', 'The session is older than SESSION_MAX_AGE; log in again')
     }
-    // The blocklist insert is the gate: of concurrent refreshes with one token, one wins.
-    if (!await repos.tokens.claimRotation({ jti: token.jti, user_id: token.userId, expires_at: token.expiresAt })) {
-      throw new AppError(401, 'token_revoked', 'The refresh token has already been used')
-    }
-    // The session may have been ended since the check above: then no pair of it goes out.
-    if (!await repos.sessions.touch(token.sid, { at: new Date(now), expires_at: sessionExpiry(token.sid, now), ...clientOf(request) })) {
-      throw new AppError(401, 'token_revoked', 'The session has been logged out')
-    }
+    // Of concurrent refreshes with one token, one wins; and a session ended since the check
+    // above gives out no new pair.
+    const rotation = await repos.sessions.rotate({ jti: token.jti, user_id: token.userId, expires_at: token.expiresAt }, token.sid,
+      { at: new Date(now), expires_at: sessionExpiry(token.sid, now), ...clientOf(request) })
+    if (rotation === 'spent') throw new AppError(401, 'token_revoked', 'The refresh token has already been used')
+    if (rotation === 'ended') throw new AppError(401, 'token_revoked', 'The session has been logged out')
     return sendPair(reply, tokens.issuePair(state.user, token.sid, false), state.user, presented.fromCookie)
   })
 
