@@ -18,6 +18,9 @@ const DESCRIPTION = [
     'token to get a new pair: the old refresh token is then spent, and presenting it again later revokes the whole session. ' +
     '`POST /logout` revokes this session, the other sessions, or all of them, at once on every instance: each request checks ' +
     'its token against the database.',
+  '**Sessions.** Each login is a session (the `sid` of its tokens): `GET /sessions` lists yours, `DELETE /sessions/{id}` ends one.',
+  '**Browser mode.** A single-page app logs in with `POST /login?refresh=cookie`: the refresh token then lives only in an ' +
+    '`HttpOnly` `__Host-refresh` cookie, and `POST /refresh` with `X-Requested-With` and no token reads it.',
   '**Errors** always have the shape of the `Error` schema; `code` is stable, `message` is not.',
 ].join('\n\n')
 
