@@ -3,11 +3,13 @@ import { users } from './users.js'
 import { boards } from './boards.js'
 import { tokenBlocklist } from './token-blocklist.js'
 import { oneTimeTokens } from './one-time-tokens.js'
+import { sessions } from './sessions.js'
 
 export const usersRelations = relations(users, ({ many }) => ({
   boards: many(boards),
   revokedTokens: many(tokenBlocklist),
   oneTimeTokens: many(oneTimeTokens),
+  sessions: many(sessions),
 }))
 
 export const boardsRelations = relations(boards, ({ one }) => ({
@@ -20,4 +22,8 @@ export const tokenBlocklistRelations = relations(tokenBlocklist, ({ one }) => ({
 
 export const oneTimeTokensRelations = relations(oneTimeTokens, ({ one }) => ({
   user: one(users, { fields: [oneTimeTokens.user_id], references: [users.id] }),
+}))
+
+export const sessionsRelations = relations(sessions, ({ one }) => ({
+  user: one(users, { fields: [sessions.user_id], references: [users.id] }),
 }))

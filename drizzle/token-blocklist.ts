@@ -1,9 +1,9 @@
 import { bigint, datetime, index, mysqlEnum, mysqlTable, varchar } from 'drizzle-orm/mysql-core'
 import { sql } from 'drizzle-orm'
 
-// One row per revoked token id (`access`, `refresh`) or revoked session id (`session`).
-// jti and sid are both random UUIDs, so they share one primary key space and the per-request
-// check is two primary-key probes. No foreign key to users: rows must outlive a deleted user
+// One row per spent refresh token (`refresh`): the gate of its rotation and the time of it, for
+// reuse detection. Sessions are ended in the sessions table; `access` and `session` rows are
+// no longer written (the purge removes old ones as they expire). No foreign key to users: rows must outlive a deleted user
 // until they expire, and the purge job removes them by `expires_at`.
 export const tokenBlocklist = mysqlTable('token_blocklist', {
   jti: varchar('jti', { length: 36 }).primaryKey(),

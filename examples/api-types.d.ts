@@ -75,7 +75,7 @@ export interface paths {
         put?: never;
         /**
          * Log in: get an access and a refresh token
-         * @description Starts a new session. The access token is `fresh` (needed to change email, password or delete the account). After `LOGIN_MAX_FAILURES` failed logins for one email within `LOGIN_LOCKOUT_WINDOW`, logins for that email get 429 `rate_limited` with `Retry-After` until the window has passed, from any address; a successful login resets the count. With `REQUIRE_EMAIL_VERIFICATION=true`, the right password for an email that is not verified yet is 403 `email_not_verified`.
+         * @description Starts a new session. The access token is `fresh` (needed to change email, password or delete the account). After `LOGIN_MAX_FAILURES` failed logins for one email within `LOGIN_LOCKOUT_WINDOW`, logins for that email get 429 `rate_limited` with `Retry-After` until the window has passed, from any address; a successful login resets the count. With `REQUIRE_EMAIL_VERIFICATION=true`, the right password for an email that is not verified yet is 403 `email_not_verified`. With `refresh=cookie` (browser mode) the refresh token is set as an `HttpOnly` `__Host-refresh` cookie instead of being in the body.
          */
         post: operations["login"];
         delete?: never;
@@ -95,7 +95,9 @@ export interface paths {
         put?: never;
         /**
          * Exchange a refresh token for a new pair (rotation)
-         * @description Send the refresh token as `Authorization: Bearer <refresh_token>` or as `{"refresh_token": ...}` (the body wins when both are present). The presented refresh token is spent. Presenting a spent refresh token more than the reuse grace period after it was spent is treated as theft: the whole session is revoked.
+         * @description Send the refresh token as `Authorization: Bearer <refresh_token>` or as `{"refresh_token": ...}` (the body wins when both are present). The presented refresh token is spent. Presenting a spent refresh token more than the reuse grace period after it was spent is treated as theft: the whole session is revoked. A session older than `SESSION_MAX_AGE` cannot be refreshed.
+         *
+         *     **Browser mode**: with neither, the `__Host-refresh` cookie set by `POST /login?refresh=cookie` is read. Such a request must carry `X-Requested-With` (any value) and, if it has an `Origin`, come from this API's own origin or one in `CORS_ORIGINS`; otherwise 403 `forbidden`. The new refresh token is then only in a new cookie.
          */
         post: operations["refresh"];
         delete?: never;
@@ -115,7 +117,7 @@ export interface paths {
         put?: never;
         /**
          * Revoke this session, the others, or all
-         * @description Takes effect on the very next request, on every instance. Logging in again afterwards works.
+         * @description Takes effect on the very next request, on every instance. Logging in again afterwards works. Also clears the browser-mode `__Host-refresh` cookie.
          */
         post: operations["logout"];
         delete?: never;
@@ -372,6 +374,86 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/sessions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Where am I signed in: your live sessions
+         * @description Sessions not ended and not expired, most recently used (logged in or refreshed) first; yours is `current: true`. Keyset pagination: follow `next_cursor` until it is null.
+         */
+        get: operations["listSessions"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/sessions/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * End one of your sessions
+         * @description Its tokens die on the next request, on every instance. Ending your own (`current`) session is a `POST /logout` (and clears the browser-mode cookie). Another user's or an unknown session is 404, never 403.
+         */
+        delete: operations["endSession"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/users/{id}/sessions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A user's live sessions (self or admin)
+         * @description The same as `GET /sessions`, for any user when the caller is an admin. Others get 403.
+         */
+        get: operations["listUserSessions"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/users/{id}/sessions/{sid}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * End one of a user's sessions (self or admin)
+         * @description The same as `DELETE /sessions/:id`, for any user when the caller is an admin. Others get 403; a session that is not a live one of this user is 404.
+         */
+        delete: operations["endUserSession"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -452,10 +534,10 @@ export interface components {
              */
             access_token: string;
             /**
-             * @description JWT for POST /refresh; single use
+             * @description JWT for POST /refresh; single use. Absent in browser mode (`POST /login?refresh=cookie` and a cookie refresh): it is then only in the `__Host-refresh` cookie, which no script can read.
              * @example eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9…
              */
-            refresh_token: string;
+            refresh_token?: string;
             /** @enum {string} */
             token_type: "Bearer";
             /**
@@ -531,6 +613,53 @@ export interface components {
         Accepted: {
             /** @enum {string} */
             status: "accepted";
+        };
+        /** @description One login and its refreshes: every token of it carries its id as `sid` */
+        Session: {
+            /**
+             * @description A session id (the `sid` claim of its tokens): a lower-case UUID
+             * @example 019ad2f4-7c1e-7a3b-8f00-2b6c1d9e4a10
+             */
+            id: string;
+            /**
+             * Format: date-time
+             * @description The login
+             * @example 2026-11-22T10:00:00.000Z
+             */
+            created_at: string;
+            /**
+             * Format: date-time
+             * @description The last login or refresh (not every request)
+             * @example 2026-11-22T10:00:00.000Z
+             */
+            last_used_at: string;
+            /**
+             * Format: date-time
+             * @description When it can no longer be refreshed: its refresh token's expiry, capped by SESSION_MAX_AGE
+             * @example 2026-11-22T10:00:00.000Z
+             */
+            expires_at: string;
+            /**
+             * @description User-Agent at the login or the last refresh
+             * @example Mozilla/5.0 (X11; Linux x86_64)
+             */
+            user_agent: string | null;
+            /**
+             * @description Client address at the login or the last refresh
+             * @example 203.0.113.7
+             */
+            ip: string | null;
+            /** @description True for the session of the access token making this request */
+            current: boolean;
+        };
+        /** @description One page of live sessions, most recently used first */
+        SessionPage: {
+            items: components["schemas"]["Session"][];
+            /**
+             * @description Pass as `cursor` to get the next page; null on the last page. Opaque: do not build or parse it.
+             * @example djE6NDI
+             */
+            next_cursor: string | null;
         };
     };
     responses: never;
@@ -871,7 +1000,10 @@ export interface operations {
     };
     login: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description `body`: the refresh token is in the response body. `cookie` (browser mode, for single-page apps): it is only in an `HttpOnly` `__Host-refresh` cookie, out of reach of any script on the page; `POST /refresh` then reads it. */
+                refresh?: "body" | "cookie";
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -893,9 +1025,11 @@ export interface operations {
             };
         };
         responses: {
-            /** @description A new session: fresh access token, refresh token and the user */
+            /** @description A new session: fresh access token, refresh token (in the body, or with `refresh=cookie` in the cookie) and the user */
             200: {
                 headers: {
+                    /** @description Browser mode: `__Host-refresh=<refresh token>; Max-Age=<refresh TTL>; Path=/; HttpOnly; Secure; SameSite=Strict` */
+                    "set-cookie"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1077,6 +1211,8 @@ export interface operations {
             /** @description A new pair of the same session; the presented refresh token is spent */
             200: {
                 headers: {
+                    /** @description Browser mode: `__Host-refresh=<refresh token>; Max-Age=<refresh TTL>; Path=/; HttpOnly; Secure; SameSite=Strict` */
+                    "set-cookie"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1120,6 +1256,23 @@ export interface operations {
                      *       "error": "Unauthorized",
                      *       "code": "token_expired",
                      *       "message": "The token has expired"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `forbidden`: the caller may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 403,
+                     *       "error": "Forbidden",
+                     *       "code": "forbidden",
+                     *       "message": "Only the board's author or an admin may change it"
                      *     }
                      */
                     "application/json": components["schemas"]["Error"];
@@ -1237,6 +1390,8 @@ export interface operations {
             /** @description Revoked: the tokens are dead on the next request */
             204: {
                 headers: {
+                    /** @description Clears the browser-mode cookie: `__Host-refresh=; Max-Age=0; Path=/; HttpOnly; Secure; SameSite=Strict` */
+                    "set-cookie"?: string;
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -4403,6 +4558,680 @@ export interface operations {
                      *           "message": "must match format \"email\""
                      *         }
                      *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `payload_too_large`: the body is over 64 KiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 413,
+                     *       "error": "Payload Too Large",
+                     *       "code": "payload_too_large",
+                     *       "message": "Request body is too large"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `unsupported_media_type`: a body that is not `application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 415,
+                     *       "error": "Unsupported Media Type",
+                     *       "code": "unsupported_media_type",
+                     *       "message": "Unsupported Media Type: text/plain"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `rate_limited`: too many requests from this address, or too many failed logins for this account */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "retry-after"?: number;
+                    /** @description Requests allowed per window (per-IP limits only, IETF draft) */
+                    "ratelimit-limit"?: number;
+                    /** @description Requests left in this window (per-IP limits only) */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until the window resets (per-IP limits only) */
+                    "ratelimit-reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 429,
+                     *       "error": "Too Many Requests",
+                     *       "code": "rate_limited",
+                     *       "message": "Too many requests; retry in 1 minute"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `payload_too_large`: the request headers are over 16 KiB (answered before routing; the connection is then closed) */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 431,
+                     *       "error": "Request Header Fields Too Large",
+                     *       "code": "payload_too_large",
+                     *       "message": "The request could not be parsed as HTTP"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `service_unavailable`: the database is unreachable; the API recovers by itself */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 503,
+                     *       "error": "Service Unavailable",
+                     *       "code": "service_unavailable",
+                     *       "message": "The database is not reachable"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    listSessions: {
+        parameters: {
+            query?: {
+                /** @description Page size, 1–100 */
+                limit?: number;
+                /** @description next_cursor of the previous page */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of your live sessions */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SessionPage"];
+                };
+            };
+            /** @description Invalid input: `validation_error` (with `details`) or `malformed_json` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 400,
+                     *       "error": "Bad Request",
+                     *       "code": "validation_error",
+                     *       "message": "Invalid body: /email must match format \"email\"",
+                     *       "details": [
+                     *         {
+                     *           "path": "/email",
+                     *           "message": "must match format \"email\""
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No usable token: `authorization_required`, `token_invalid`, `token_expired`, `token_revoked`, `wrong_token_type`, `fresh_token_required` or `invalid_credentials` */
+            401: {
+                headers: {
+                    /** @description RFC 6750: `Bearer realm="boardkit"`, with `error="invalid_token"` when a token was sent */
+                    "www-authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 401,
+                     *       "error": "Unauthorized",
+                     *       "code": "token_expired",
+                     *       "message": "The token has expired"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `rate_limited`: too many requests from this address, or too many failed logins for this account */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "retry-after"?: number;
+                    /** @description Requests allowed per window (per-IP limits only, IETF draft) */
+                    "ratelimit-limit"?: number;
+                    /** @description Requests left in this window (per-IP limits only) */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until the window resets (per-IP limits only) */
+                    "ratelimit-reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 429,
+                     *       "error": "Too Many Requests",
+                     *       "code": "rate_limited",
+                     *       "message": "Too many requests; retry in 1 minute"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `payload_too_large`: the request headers are over 16 KiB (answered before routing; the connection is then closed) */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 431,
+                     *       "error": "Request Header Fields Too Large",
+                     *       "code": "payload_too_large",
+                     *       "message": "The request could not be parsed as HTTP"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `service_unavailable`: the database is unreachable; the API recovers by itself */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 503,
+                     *       "error": "Service Unavailable",
+                     *       "code": "service_unavailable",
+                     *       "message": "The database is not reachable"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    endSession: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description A session id (the `sid` claim of its tokens): a lower-case UUID
+                 * @example 019ad2f4-7c1e-7a3b-8f00-2b6c1d9e4a10
+                 */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Ended: its access and refresh tokens are dead on the next request */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Invalid input: `validation_error` (with `details`) or `malformed_json` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 400,
+                     *       "error": "Bad Request",
+                     *       "code": "validation_error",
+                     *       "message": "Invalid body: /email must match format \"email\"",
+                     *       "details": [
+                     *         {
+                     *           "path": "/email",
+                     *           "message": "must match format \"email\""
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No usable token: `authorization_required`, `token_invalid`, `token_expired`, `token_revoked`, `wrong_token_type`, `fresh_token_required` or `invalid_credentials` */
+            401: {
+                headers: {
+                    /** @description RFC 6750: `Bearer realm="boardkit"`, with `error="invalid_token"` when a token was sent */
+                    "www-authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 401,
+                     *       "error": "Unauthorized",
+                     *       "code": "token_expired",
+                     *       "message": "The token has expired"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 404,
+                     *       "error": "Not Found",
+                     *       "code": "not_found",
+                     *       "message": "Session not found"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `payload_too_large`: the body is over 64 KiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 413,
+                     *       "error": "Payload Too Large",
+                     *       "code": "payload_too_large",
+                     *       "message": "Request body is too large"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `unsupported_media_type`: a body that is not `application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 415,
+                     *       "error": "Unsupported Media Type",
+                     *       "code": "unsupported_media_type",
+                     *       "message": "Unsupported Media Type: text/plain"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `rate_limited`: too many requests from this address, or too many failed logins for this account */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "retry-after"?: number;
+                    /** @description Requests allowed per window (per-IP limits only, IETF draft) */
+                    "ratelimit-limit"?: number;
+                    /** @description Requests left in this window (per-IP limits only) */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until the window resets (per-IP limits only) */
+                    "ratelimit-reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 429,
+                     *       "error": "Too Many Requests",
+                     *       "code": "rate_limited",
+                     *       "message": "Too many requests; retry in 1 minute"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `payload_too_large`: the request headers are over 16 KiB (answered before routing; the connection is then closed) */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 431,
+                     *       "error": "Request Header Fields Too Large",
+                     *       "code": "payload_too_large",
+                     *       "message": "The request could not be parsed as HTTP"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `service_unavailable`: the database is unreachable; the API recovers by itself */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 503,
+                     *       "error": "Service Unavailable",
+                     *       "code": "service_unavailable",
+                     *       "message": "The database is not reachable"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    listUserSessions: {
+        parameters: {
+            query?: {
+                /** @description Page size, 1–100 */
+                limit?: number;
+                /** @description next_cursor of the previous page */
+                cursor?: string;
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description Positive integer id
+                 * @example 42
+                 */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of the user's live sessions */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SessionPage"];
+                };
+            };
+            /** @description Invalid input: `validation_error` (with `details`) or `malformed_json` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 400,
+                     *       "error": "Bad Request",
+                     *       "code": "validation_error",
+                     *       "message": "Invalid body: /email must match format \"email\"",
+                     *       "details": [
+                     *         {
+                     *           "path": "/email",
+                     *           "message": "must match format \"email\""
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No usable token: `authorization_required`, `token_invalid`, `token_expired`, `token_revoked`, `wrong_token_type`, `fresh_token_required` or `invalid_credentials` */
+            401: {
+                headers: {
+                    /** @description RFC 6750: `Bearer realm="boardkit"`, with `error="invalid_token"` when a token was sent */
+                    "www-authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 401,
+                     *       "error": "Unauthorized",
+                     *       "code": "token_expired",
+                     *       "message": "The token has expired"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `forbidden`: the caller may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 403,
+                     *       "error": "Forbidden",
+                     *       "code": "forbidden",
+                     *       "message": "Only the board's author or an admin may change it"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 404,
+                     *       "error": "Not Found",
+                     *       "code": "not_found",
+                     *       "message": "Session not found"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `rate_limited`: too many requests from this address, or too many failed logins for this account */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "retry-after"?: number;
+                    /** @description Requests allowed per window (per-IP limits only, IETF draft) */
+                    "ratelimit-limit"?: number;
+                    /** @description Requests left in this window (per-IP limits only) */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until the window resets (per-IP limits only) */
+                    "ratelimit-reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 429,
+                     *       "error": "Too Many Requests",
+                     *       "code": "rate_limited",
+                     *       "message": "Too many requests; retry in 1 minute"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `payload_too_large`: the request headers are over 16 KiB (answered before routing; the connection is then closed) */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 431,
+                     *       "error": "Request Header Fields Too Large",
+                     *       "code": "payload_too_large",
+                     *       "message": "The request could not be parsed as HTTP"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `service_unavailable`: the database is unreachable; the API recovers by itself */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 503,
+                     *       "error": "Service Unavailable",
+                     *       "code": "service_unavailable",
+                     *       "message": "The database is not reachable"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    endUserSession: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Positive integer id
+                 * @example 42
+                 */
+                id: number;
+                /**
+                 * @description A session id (the `sid` claim of its tokens): a lower-case UUID
+                 * @example 019ad2f4-7c1e-7a3b-8f00-2b6c1d9e4a10
+                 */
+                sid: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Ended: its access and refresh tokens are dead on the next request */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Invalid input: `validation_error` (with `details`) or `malformed_json` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 400,
+                     *       "error": "Bad Request",
+                     *       "code": "validation_error",
+                     *       "message": "Invalid body: /email must match format \"email\"",
+                     *       "details": [
+                     *         {
+                     *           "path": "/email",
+                     *           "message": "must match format \"email\""
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No usable token: `authorization_required`, `token_invalid`, `token_expired`, `token_revoked`, `wrong_token_type`, `fresh_token_required` or `invalid_credentials` */
+            401: {
+                headers: {
+                    /** @description RFC 6750: `Bearer realm="boardkit"`, with `error="invalid_token"` when a token was sent */
+                    "www-authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 401,
+                     *       "error": "Unauthorized",
+                     *       "code": "token_expired",
+                     *       "message": "The token has expired"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `forbidden`: the caller may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 403,
+                     *       "error": "Forbidden",
+                     *       "code": "forbidden",
+                     *       "message": "Only the board's author or an admin may change it"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 404,
+                     *       "error": "Not Found",
+                     *       "code": "not_found",
+                     *       "message": "Session not found"
                      *     }
                      */
                     "application/json": components["schemas"]["Error"];

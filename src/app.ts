@@ -25,6 +25,7 @@ import userRoutes from './routes/users/index.js'
 import boardRoutes from './routes/boards/index.js'
 import passwordRoutes from './routes/password/index.js'
 import emailRoutes from './routes/email/index.js'
+import sessionRoutes from './routes/sessions/index.js'
 
 const REQUEST_ID = /^[\w.-]{1,64}$/
 
@@ -144,6 +145,7 @@ export async function buildApp (config: Config) {
   await app.register(boardRoutes)
   await app.register(passwordRoutes)
   await app.register(emailRoutes)
+  await app.register(sessionRoutes)
   await app.register(demoPlugin)
   return app
 }

@@ -32,6 +32,7 @@ const EnvSchema = Type.Object({
   ACCESS_TOKEN_TTL: Duration('15m'),
   REFRESH_TOKEN_TTL: Duration('14d'),
   REFRESH_REUSE_GRACE: Duration('10s'),
+  SESSION_MAX_AGE: Duration('30d'),
   RATE_LIMIT_AUTH: Limit(10),
   RATE_LIMIT_REFRESH: Limit(60),
   RATE_LIMIT_GLOBAL: Limit(1000),
@@ -54,7 +55,7 @@ type Env = Static<typeof EnvSchema>
 export const CONFIG_KEYS = Object.keys(EnvSchema.properties)
 
 type DurationKey = 'DB_CONNECT_TIMEOUT' | 'DB_QUERY_TIMEOUT' | 'BODY_DISCARD_TIMEOUT' | 'ACCESS_TOKEN_TTL' | 'REFRESH_TOKEN_TTL' | 'REFRESH_REUSE_GRACE'
-  | 'LOGIN_LOCKOUT_WINDOW' | 'BLOCKLIST_PURGE_INTERVAL' | 'PASSWORD_RESET_TTL' | 'EMAIL_VERIFICATION_TTL'
+  | 'SESSION_MAX_AGE' | 'LOGIN_LOCKOUT_WINDOW' | 'BLOCKLIST_PURGE_INTERVAL' | 'PASSWORD_RESET_TTL' | 'EMAIL_VERIFICATION_TTL'
 
 /** Durations are milliseconds; everything else keeps its environment name and parsed type. */
 export type Config = Readonly<Omit<Env, DurationKey | 'JWT_SECRET' | 'CORS_ORIGINS' | 'MAIL_RETRY_DELAYS'> & Record<DurationKey, number> & {
@@ -121,6 +122,7 @@ export function loadConfig(source: Record<string, string | undefined>): Config {
     ACCESS_TOKEN_TTL: parseDuration(env.ACCESS_TOKEN_TTL),
     REFRESH_TOKEN_TTL: parseDuration(env.REFRESH_TOKEN_TTL),
     REFRESH_REUSE_GRACE: parseDuration(env.REFRESH_REUSE_GRACE),
+    SESSION_MAX_AGE: parseDuration(env.SESSION_MAX_AGE),
     PASSWORD_RESET_TTL: parseDuration(env.PASSWORD_RESET_TTL),
     EMAIL_VERIFICATION_TTL: parseDuration(env.EMAIL_VERIFICATION_TTL),
     MAIL_RETRY_DELAYS: env.MAIL_RETRY_DELAYS.split(',').filter(Boolean).map(parseDuration),

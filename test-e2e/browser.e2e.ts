@@ -211,13 +211,15 @@ t.test('the browser tests', async (t) => {
     await page.locator('.auth-wrapper button.authorize').click()
     const dialog = page.locator('.dialog-ux .modal-ux')
     await dialog.waitFor()
-    await dialog.locator('input#auth-bearer-value').fill(accessToken)
-    await dialog.locator('button.authorize').click()
+    // The dialog has a form per scheme: bearerAuth, and refreshCookie (browser mode's cookie).
+    const bearerForm = dialog.locator('form').filter({ hasText: 'bearerAuth' })
+    await bearerForm.locator('input#auth-bearer-value').fill(accessToken)
+    await bearerForm.locator('button.authorize').click()
     // Authorized: the value is masked and the button turns into "Logout" (aria-label "Remove authorization").
-    await dialog.locator('button', { hasText: 'Logout' }).waitFor()
-    t.equal(await dialog.locator('h6').innerText(), 'Authorized', 'the Authorize dialog accepts the token')
+    await bearerForm.locator('button', { hasText: 'Logout' }).waitFor()
+    t.equal(await bearerForm.locator('h6').innerText(), 'Authorized', 'the Authorize dialog accepts the token')
     await screenshot(page, '02-swagger-ui-authorized')
-    await dialog.locator('button.btn-done').click()
+    await bearerForm.locator('button.btn-done').click()
     await dialog.waitFor({ state: 'detached' })
     t.ok(await page.locator('.auth-wrapper button.authorize.locked').count() === 1, 'the Authorize button shows as locked')
 
@@ -265,7 +267,7 @@ t.test('the browser tests', async (t) => {
     await screenshot(page, '04-demo-login-form')
 
     const [login] = await Promise.all([
-      page.waitForResponse(`${url}/login`),
+      page.waitForResponse(`${url}/login?refresh=cookie`),
       page.click('#login-form button[type=submit]'),
     ])
     t.equal(login.status(), 200, 'POST /login from the page: 200')
@@ -349,6 +351,100 @@ t.test('the browser tests', async (t) => {
     // The 401 itself is logged by the browser and expected; an uncaught error is not.
     noProblems(t, watch, [(problem) => problem.kind === 'console' && problem.url === `${url}/boards` &&
       problem.text.includes('status of 401')])
+  })
+
+  t.test('demo page, browser mode: a reload keeps the session; no script sees the refresh token', async (t) => {
+    const email = await registerUser(url, 'Cookie User')
+    const watch = await openPage(t, url)
+    const { page } = watch
+    await page.goto(`${url}/demo`)
+    await page.fill('#login-form input[name=email]', email)
+    await page.fill('#login-form input[name=password]', PASSWORD)
+    const [login] = await Promise.all([
+      page.waitForResponse((response) => response.url().startsWith(`${url}/login`)),
+      page.click('#login-form button[type=submit]'),
+    ])
+    t.equal(login.url(), `${url}/login?refresh=cookie`, 'the page logs in in browser mode')
+    t.notOk('refresh_token' in (await login.json() as object), 'no refresh_token in the body the page gets')
+    await page.locator('#boards-section').waitFor()
+    t.equal(await page.evaluate(() => document.cookie), '', 'document.cookie shows nothing')
+    t.same(await page.evaluate(() => Object.keys(localStorage).filter((key) => localStorage.getItem(key)!.includes('.'))), [], 'no token in localStorage')
+    const [cookie] = (await page.context().cookies(url)).filter((c) => c.name === '__Host-refresh')
+    t.match(cookie, { httpOnly: true, secure: true, sameSite: 'Strict', path: '/' }, 'the browser keeps an HttpOnly, Secure, SameSite=Strict cookie')
+    await page.locator('#sessions li.current').waitFor()
+    t.equal(await page.locator('#sessions li').count(), 1, 'the Sessions panel lists this session')
+    t.match(await page.locator('#sessions li.current').innerText(), /HeadlessChrome|Chrome/, 'with the browser\'s user agent')
+
+    const [refreshed] = await Promise.all([
+      page.waitForResponse(`${url}/refresh`),
+      page.reload(),
+    ])
+    t.equal(refreshed.status(), 200, 'the reload refreshes from the cookie: 200')
+    await page.locator('#boards-section').waitFor()
+    t.match(await page.locator('#whoami').innerText(), `Cookie User (${email}, user)`, 'still signed in after a reload')
+    const [rotated] = (await page.context().cookies(url)).filter((c) => c.name === '__Host-refresh')
+    t.not(rotated?.value, cookie?.value, 'the refresh rotated the cookie')
+    await screenshot(page, '11-demo-reloaded-still-signed-in')
+    noProblems(t, watch)
+  })
+
+  t.test('demo page: a session ended from another browser\'s Sessions panel signs that browser out', async (t) => {
+    const email = await registerUser(url, 'Two Browsers')
+    const signIn = async (watch: Watch) => {
+      await watch.page.goto(`${url}/demo`)
+      await watch.page.fill('#login-form input[name=email]', email)
+      await watch.page.fill('#login-form input[name=password]', PASSWORD)
+      await watch.page.click('#login-form button[type=submit]')
+      await watch.page.locator('#boards-section').waitFor()
+    }
+    const first = await openPage(t, url)
+    const second = await openPage(t, url)
+    await signIn(first)
+    await signIn(second)
+
+    await first.page.click('#reload-sessions')
+    await first.page.locator('#sessions li:not(.current)').waitFor()
+    t.equal(await first.page.locator('#sessions li').count(), 2, 'the first browser lists both sessions')
+    await screenshot(first.page, '12-demo-sessions-two')
+    const [ended] = await Promise.all([
+      first.page.waitForResponse((response) => response.request().method() === 'DELETE' && response.url().startsWith(`${url}/sessions/`)),
+      first.page.click('#sessions li:not(.current) button.end'),
+    ])
+    t.equal(ended.status(), 204, 'DELETE /sessions/:id from the panel: 204')
+    await first.page.waitForFunction(() => document.querySelectorAll('#sessions li').length === 1)
+    t.equal(await first.page.locator('#sessions li.current').count(), 1, 'only this session is left')
+
+    await second.page.fill('#board-form input[name=title]', 'Never created')
+    const [refused] = await Promise.all([
+      second.page.waitForResponse((response) => response.url() === `${url}/boards` && response.request().method() === 'POST'),
+      second.page.click('#board-form button[type=submit]'),
+    ])
+    t.equal(refused.status(), 401, 'the second browser\'s next call: 401')
+    t.equal((await refused.json() as { code: string }).code, 'token_revoked', 'token_revoked')
+    await second.page.locator('#login-form').waitFor()
+    t.ok(await second.page.locator('#boards-section').isHidden(), 'the second browser shows the login form')
+    await screenshot(second.page, '13-demo-ended-elsewhere')
+    noProblems(t, first)
+    noProblems(t, second, [(problem) => problem.kind === 'console' && problem.url === `${url}/boards` && problem.text.includes('status of 401')])
+
+    // A cross-site page (localhost is another site than 127.0.0.1) in the browser that has the
+    // cookie tries to spend it: with X-Requested-With (needs a CORS preflight, which is refused)
+    // and without (a "simple" request: SameSite=Strict keeps the cookie off it).
+    const crossSite = url.replace('127.0.0.1', 'localhost')
+    const attacker = await first.page.context().newPage()
+    const answers: number[] = []
+    attacker.on('response', (response) => { if (response.url() === `${url}/refresh`) answers.push(response.status()) })
+    await attacker.goto(`${crossSite}/health`)
+    const outcomes = await attacker.evaluate(async (target) => Promise.all([
+      { 'x-requested-with': 'evil' } as Record<string, string>,
+      {},
+    ].map((headers) => fetch(`${target}/refresh`, { method: 'POST', credentials: 'include', headers })
+      .then((response) => `status ${response.status}`, (error: Error) => `refused: ${error.name}`))), url)
+    t.same(outcomes, ['refused: TypeError', 'refused: TypeError'], 'the cross-site page gets no answer to either fetch')
+    t.notOk(answers.includes(200), 'and the API refreshed nothing for it', { answers })
+    await attacker.close()
+    const [still] = await Promise.all([first.page.waitForResponse(`${url}/refresh`), first.page.reload()])
+    t.equal(still.status(), 200, 'the first browser\'s cookie is unspent: its reload refreshes')
   })
 
   t.test('demo page: an expired access token is refreshed', async (t) => {

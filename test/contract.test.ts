@@ -4,7 +4,7 @@ import type { InjectOptions, LightMyRequestResponse } from 'fastify'
 import { connect } from 'node:net'
 import t, { type Test } from 'tap'
 import { buildApp, type App } from '../src/app.js'
-import { bearer, build, freePort, newUser, registerAndLogin, testConfig, type Session } from './helper.js'
+import { bearer, build, decodeJwt, freePort, newUser, registerAndLogin, testConfig, type Session } from './helper.js'
 
 // The contract test: for every operation in the generated OpenAPI document and every status it
 // documents, make the live API answer with that status, then check the body against the
@@ -65,6 +65,16 @@ t.test('live responses match the OpenAPI document', async (t) => {
   }
   const MISSING = 999_999_999
   const BODY_LIMIT = 64 * 1024
+  /** The headers of a browser-mode refresh: a fresh session's __Host-refresh cookie and X-Requested-With. */
+  const refreshCookie = async () => {
+    const body = newUser()
+    await app.inject({ method: 'POST', url: '/register', payload: body })
+    const response = await app.inject({ method: 'POST', url: '/login?refresh=cookie', payload: { email: body.email, password: body.password } })
+    const cookie = /__Host-refresh=[^;]*/.exec(String(response.headers['set-cookie']))![0]
+    return { cookie, 'x-requested-with': 'contract' }
+  }
+  const MISSING_SESSION = '00000000-0000-7000-8000-000000000000'
+  const sidOf = (session: Session) => String(decodeJwt(session.access_token).sid)
   const as = (session: Session) => bearer(session.access_token)
   // A live one-time token, as the mail would carry it (the repository is how the mail gets it too).
   const tokenFor = async (purpose: 'password_reset' | 'email_verification') => {
@@ -80,9 +90,10 @@ t.test('live responses match the OpenAPI document', async (t) => {
     login: async () => {
       const body = newUser()
       await app.inject({ method: 'POST', url: '/register', payload: body })
-      return { method: 'POST', url: '/login', payload: { email: body.email, password: body.password } }
+      // Browser mode, so that the documented Set-Cookie is there to check.
+      return { method: 'POST', url: '/login?refresh=cookie', payload: { email: body.email, password: body.password } }
     },
-    refresh: async () => ({ method: 'POST', url: '/refresh', headers: bearer((await user()).refresh_token) }),
+    refresh: async () => ({ method: 'POST', url: '/refresh', headers: await refreshCookie() }),
     logout: async () => ({ method: 'POST', url: '/logout?scope=global', headers: as(await user()) }),
     getMe: async () => ({ method: 'GET', url: '/me', headers: as(await user()) }),
     listUsers: async () => ({ method: 'GET', url: '/users?limit=2', headers: as(await admin()) }),
@@ -105,6 +116,10 @@ t.test('live responses match the OpenAPI document', async (t) => {
     resetPassword: async () => ({ method: 'POST', url: '/password/reset', payload: { token: await tokenFor('password_reset'), new_password: 'a brand new password' } }),
     sendVerificationEmail: async () => ({ method: 'POST', url: '/email/verify/send', headers: as(await user()) }),
     verifyEmail: async () => ({ method: 'POST', url: '/email/verify', payload: { token: await tokenFor('email_verification') } }),
+    listSessions: async () => ({ method: 'GET', url: '/sessions?limit=5', headers: as(await user()) }),
+    endSession: async () => { const me = await user(); return { method: 'DELETE', url: `/sessions/${sidOf(me)}`, headers: as(me) } },
+    listUserSessions: async () => { const me = await user(); return { method: 'GET', url: `/users/${me.user.id}/sessions`, headers: as(await admin()) } },
+    endUserSession: async () => { const me = await user(); return { method: 'DELETE', url: `/users/${me.user.id}/sessions/${sidOf(me)}`, headers: as(await admin()) } },
   }
 
   // The error cases, by operation and status. 429 and 503 are generic (see below).
@@ -130,6 +145,7 @@ t.test('live responses match the OpenAPI document', async (t) => {
     refresh: {
       400: async () => ({ method: 'POST', url: '/refresh', payload: { refresh_token: '' } }),
       401: async () => ({ method: 'POST', url: '/refresh', headers: as(await user()) }),
+      403: async () => ({ method: 'POST', url: '/refresh', headers: { cookie: (await refreshCookie()).cookie } }),
     },
     logout: {
       400: async () => ({ method: 'POST', url: '/logout?scope=everything', headers: as(await user()) }),
@@ -197,6 +213,29 @@ t.test('live responses match the OpenAPI document', async (t) => {
       404: async () => ({ method: 'GET', url: `/boards/${MISSING}`, headers: as(await user()) }),
     },
   }
+  Object.assign(errorCases, {
+    listSessions: {
+      400: async () => ({ method: 'GET', url: '/sessions?cursor=tampered', headers: as(await user()) }),
+      401: async () => ({ method: 'GET', url: '/sessions' }),
+    },
+    endSession: {
+      400: async () => ({ method: 'DELETE', url: '/sessions/42', headers: as(await user()) }),
+      401: async () => ({ method: 'DELETE', url: `/sessions/${MISSING_SESSION}` }),
+      404: async () => ({ method: 'DELETE', url: `/sessions/${sidOf(await user())}`, headers: as(await user()) }),
+    },
+    listUserSessions: {
+      400: async () => ({ method: 'GET', url: '/users/x/sessions', headers: as(await user()) }),
+      401: async () => ({ method: 'GET', url: '/users/1/sessions' }),
+      403: async () => ({ method: 'GET', url: `/users/${(await user()).user.id}/sessions`, headers: as(await user()) }),
+      404: async () => ({ method: 'GET', url: `/users/${MISSING}/sessions`, headers: as(await admin()) }),
+    },
+    endUserSession: {
+      400: async () => ({ method: 'DELETE', url: '/users/1/sessions/nope', headers: as(await user()) }),
+      401: async () => ({ method: 'DELETE', url: `/users/1/sessions/${MISSING_SESSION}` }),
+      403: async () => { const other = await user(); return { method: 'DELETE', url: `/users/${other.user.id}/sessions/${sidOf(other)}`, headers: as(await user()) } },
+      404: async () => { const me = await user(); return { method: 'DELETE', url: `/users/${me.user.id}/sessions/${MISSING_SESSION}`, headers: as(me) } },
+    },
+  })
   // PUT, PATCH and DELETE of a board share their error cases but for method and body.
   for (const [operationId, method, payload] of [['replaceBoard', 'PUT', { title: 'T', content: 'C' }], ['updateBoard', 'PATCH', { title: 'T' }], ['deleteBoard', 'DELETE', undefined]] as const) {
     const withBody = payload ? { payload } : {}

@@ -68,7 +68,7 @@ async function createAdmin (app: App, args: string[]) {
 
 async function purgeBlocklist (app: App) {
   const removed = await purgeExpired(app)
-  console.log(`removed ${removed.tokens} expired blocklist rows, ${removed.loginFailures} login-failure rows and ${removed.oneTimeTokens} old one-time tokens`)
+  console.log(`removed ${removed.tokens} expired blocklist rows, ${removed.sessions} expired or ended sessions, ${removed.loginFailures} login-failure rows and ${removed.oneTimeTokens} old one-time tokens`)
 }
 
 const DEMO_PASSWORD = 'demo-password'

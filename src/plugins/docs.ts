@@ -18,6 +18,9 @@ const DESCRIPTION = [
     'token to get a new pair: the old refresh token is then spent, and presenting it again later revokes the whole session. ' +
     '`POST /logout` revokes this session, the other sessions, or all of them, at once on every instance: each request checks ' +
     'its token against the database.',
+  '**Sessions.** Each login is a session (the `sid` of its tokens): `GET /sessions` lists yours, `DELETE /sessions/{id}` ends one.',
+  '**Browser mode.** A single-page app logs in with `POST /login?refresh=cookie`: the refresh token then lives only in an ' +
+    '`HttpOnly` `__Host-refresh` cookie, and `POST /refresh` with `X-Requested-With` and no token reads it.',
   '**Errors** always have the shape of the `Error` schema; `code` is stable, `message` is not.',
 ].join('\n\n')
 
@@ -91,8 +94,9 @@ function withErrorExamples<T extends OpenApiDocument> (document: T): T {
         const example = ERROR_RESPONSES[status]?.example
         if (media?.schema?.$ref !== '#/components/schemas/Error' || !example) continue
         // A copy per response: shared objects would come out as YAML anchors and aliases.
-        media.example = status === '404' && !path.startsWith('/boards')
-          ? { ...example, message: 'User not found' }
+        const missing = path.startsWith('/boards') ? null : path.includes('sessions') ? 'Session' : 'User'
+        media.example = status === '404' && missing
+          ? { ...example, message: `${missing} not found` }
           : structuredClone(example)
       }
     }
@@ -142,11 +146,18 @@ export default fp(async (app) => {
         { name: 'users', description: 'Accounts: self-service and administration' },
         { name: 'boards', description: 'Posts, newest first; their author or an admin may change them' },
         { name: 'account', description: 'Password reset and email verification by mailed single-use links' },
+        { name: 'sessions', description: 'Where you are signed in: list your sessions, end one' },
         { name: 'operations', description: 'Liveness and readiness' },
       ],
       components: {
         securitySchemes: {
           bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'The access_token from POST /login or POST /refresh' },
+          refreshCookie: {
+            type: 'apiKey',
+            in: 'cookie',
+            name: '__Host-refresh',
+            description: 'Browser mode: the refresh token in the HttpOnly cookie set by POST /login?refresh=cookie (send X-Requested-With too)',
+          },
         },
       },
     },

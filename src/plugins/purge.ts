@@ -2,16 +2,18 @@ import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
 
 /**
- * Deletes expired blocklist rows, spent login-failure windows and old one-time tokens now and then, so no table
- * grows without bound. Safe with several instances: each DELETE only removes rows that can no
- * longer match anything, and doing it twice is harmless. The timer is unref'd: it never keeps
+ * Deletes expired blocklist rows, expired and ended sessions, spent login-failure windows and
+ * old one-time tokens now and then, so no table grows without bound. Safe with several
+ * instances: each DELETE only removes rows that can no longer match anything (a token whose
+ * session row is gone is dead too), and doing it twice is harmless. The timer is unref'd: it never keeps
  * the process alive, and it stops on close.
  */
 export async function purgeExpired (app: FastifyInstance) {
   const tokens = await app.repos.tokens.purgeExpired()
+  const sessions = await app.repos.sessions.purgeExpired()
   const loginFailures = await app.repos.loginFailures.purgeExpired(app.config.LOGIN_LOCKOUT_WINDOW)
   const oneTimeTokens = await app.repos.oneTimeTokens.purgeExpired()
-  return { tokens, loginFailures, oneTimeTokens }
+  return { tokens, sessions, loginFailures, oneTimeTokens }
 }
 
 export default fp(async (app) => {

@@ -43,14 +43,17 @@ export default fp(async (app) => {
     done()
   })
 
-  // Browsers on other origins may call the API only if CORS_ORIGINS names them. Tokens travel
-  // in the Authorization header, never in cookies, so credentials stay off.
+  // Browsers on other origins may call the API only if CORS_ORIGINS names them. Credentials
+  // (the browser-mode refresh cookie, API.md §8) only for origins listed by name: `*` would let
+  // any page spend a visitor's cookie, and browsers refuse credentials with `*` anyway.
   const origins = app.config.CORS_ORIGINS
   if (origins.length > 0) {
+    const anyOrigin = origins.includes('*')
     await app.register(fastifyCors, {
-      origin: origins.includes('*') ? '*' : [...origins],
+      origin: anyOrigin ? '*' : [...origins],
+      credentials: !anyOrigin,
       methods: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'],
-      allowedHeaders: ['authorization', 'content-type', 'x-request-id'],
+      allowedHeaders: ['authorization', 'content-type', 'x-request-id', 'x-requested-with'],
       exposedHeaders: ['location', 'x-request-id', 'retry-after', 'ratelimit-limit', 'ratelimit-remaining', 'ratelimit-reset'],
       maxAge: 600,
     })

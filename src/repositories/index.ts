@@ -3,6 +3,7 @@ import type { Database } from '../db/database.js'
 import { createBoardsRepository } from './boards.js'
 import { createLoginFailuresRepository } from './login-failures.js'
 import { createOneTimeTokensRepository } from './one-time-tokens.js'
+import { createSessionsRepository } from './sessions.js'
 import { createTokensRepository } from './tokens.js'
 import { createUsersRepository } from './users.js'
 
@@ -14,6 +15,7 @@ export function createRepositories (db: Database, pool: Pool) {
     tokens: createTokensRepository(db, pool),
     loginFailures: createLoginFailuresRepository(db),
     oneTimeTokens: createOneTimeTokensRepository(db),
+    sessions: createSessionsRepository(db),
   }
 }
 

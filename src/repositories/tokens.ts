@@ -1,19 +1,9 @@
 import { lt } from 'drizzle-orm'
 import { tokenBlocklist } from '../../drizzle/schema.js'
 import { createBatchLoader, MAX_BATCH_SIZE, statementsBySize } from '../db/batch.js'
-import { isDuplicateKey } from '../db/errors.js'
 import type { Pool } from 'mysql2/promise'
 import type { Database } from '../db/database.js'
 import type { User } from '../schemas/shared.js'
-
-export type BlocklistKind = 'access' | 'refresh' | 'session'
-
-export interface BlocklistEntry {
-  jti: string
-  kind: BlocklistKind
-  user_id: number
-  expires_at: Date
-}
 
 /** Everything the per-request token check needs, from one round trip. Null: the user is gone. */
 export interface TokenState {
@@ -49,19 +39,20 @@ interface TokenKey {
 
 /**
  * The token check of n tokens in one statement: a derived table of (i, user id, jti, sid), one
- * primary-key probe into users and two into token_blocklist per row. A token whose user is gone
- * has no row. One statement text per n, so each is prepared once per connection.
+ * primary-key probe each into users, token_blocklist (jti) and sessions (sid) per row. A token
+ * whose user is gone has no row. One statement text per n, so each is prepared once per connection.
  *
  * The form fixes the plan (issue 12): STRAIGHT_JOIN reads the batch's keys first and FORCE INDEX
  * makes each users row a primary-key probe. Left to the statistics, MariaDB scanned a small
- * users table whole and probed the keys from it; the blocklist is probed from correlated
- * subqueries, which run per key and cannot be turned into a scan.
+ * users table whole and probed the keys from it; the blocklist and the session are probed from
+ * correlated subqueries, which run per key and cannot be turned into a scan.
  */
 function tokenStateStatement (count: number): string {
   const tokens = Array.from({ length: count }, (_, i) => i === 0 ? 'SELECT ? AS i, ? AS user_id, ? AS jti, ? AS sid' : 'SELECT ?, ?, ?, ?')
   return 'SELECT q.i, u.id, u.email, u.name, u.role, u.email_verified_at, u.created_at, u.updated_at, u.tokens_valid_after, u.kept_session_id, ' +
     '(SELECT b.created_at FROM token_blocklist b FORCE INDEX (PRIMARY) WHERE b.jti = q.jti) AS token_revoked_at, ' +
-    'EXISTS (SELECT 1 FROM token_blocklist b FORCE INDEX (PRIMARY) WHERE b.jti = q.sid) AS session_revoked ' +
+    // The session row by its primary key: missing (never started, purged) or ended is revoked.
+    'NOT EXISTS (SELECT 1 FROM sessions s FORCE INDEX (PRIMARY) WHERE s.id = q.sid AND s.user_id = q.user_id AND s.ended_at IS NULL) AS session_revoked ' +
     `FROM (${tokens.join(' UNION ALL ')}) AS q STRAIGHT_JOIN users u FORCE INDEX (PRIMARY) ON u.id = q.user_id`
 }
 
@@ -90,25 +81,6 @@ export function createTokensRepository (db: Database, pool: Pool) {
     /** The state of a token and its user, read in one round trip; null when the user is gone. */
     findTokenState (userId: number, jti: string, sid: string): Promise<TokenState | null> {
       return findTokenState({ userId, jti, sid })
-    },
-
-    /** Blocklists the entries; ones already there stay as they are. */
-    async revoke (entries: BlocklistEntry[]): Promise<void> {
-      await db.insert(tokenBlocklist).ignore().values(entries)
-    },
-
-    /**
-     * Blocklists a refresh token's jti as the gate of its rotation. The primary key makes this
-     * atomic: of concurrent rotations of one token exactly one insert succeeds (true).
-     */
-    async claimRotation (entry: Omit<BlocklistEntry, 'kind'>): Promise<boolean> {
-      try {
-        await db.insert(tokenBlocklist).values({ ...entry, kind: 'refresh' })
-        return true
-      } catch (error) {
-        if (isDuplicateKey(error)) return false
-        throw error
-      }
     },
 
     /**

@@ -55,7 +55,11 @@ export type User = Static<typeof UserSchema>
 
 export const TokenPairSchema = Type.Object({
   access_token: Type.String({ description: 'JWT for the Authorization header', examples: ['eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9…'] }),
-  refresh_token: Type.String({ description: 'JWT for POST /refresh; single use', examples: ['eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9…'] }),
+  refresh_token: Type.Optional(Type.String({
+    description: 'JWT for POST /refresh; single use. Absent in browser mode (`POST /login?refresh=cookie` and a cookie refresh): ' +
+      'it is then only in the `__Host-refresh` cookie, which no script can read.',
+    examples: ['eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9…'],
+  })),
   token_type: Type.Literal('Bearer'),
   expires_in: Type.Integer({ description: 'Seconds until the access token expires', examples: [900] }),
   refresh_expires_in: Type.Integer({ description: 'Seconds until the refresh token expires', examples: [1209600] }),
@@ -93,5 +97,26 @@ export const AcceptedSchema = Type.Object({ status: Type.Literal('accepted') },
 /** A password-reset or email-verification token, as taken from the `#token=` of a mailed link. */
 export const OneTimeToken = Type.String({ minLength: 1, maxLength: 256, description: 'The `token` from the fragment of the mailed link', examples: ['q1N0q2pVb2Vr…'] })
 
+export const SessionId = Type.String({
+  pattern: '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$',
+  description: 'A session id (the `sid` claim of its tokens): a lower-case UUID',
+  examples: ['019ad2f4-7c1e-7a3b-8f00-2b6c1d9e4a10'],
+})
+
+export const SessionSchema = Type.Object({
+  id: SessionId,
+  created_at: Type.Unsafe<Date>({ ...Timestamp, description: 'The login' }),
+  last_used_at: Type.Unsafe<Date>({ ...Timestamp, description: 'The last login or refresh (not every request)' }),
+  expires_at: Type.Unsafe<Date>({ ...Timestamp, description: 'When it can no longer be refreshed: its refresh token\'s expiry, capped by SESSION_MAX_AGE' }),
+  user_agent: Type.Union([Type.String({ maxLength: 255 }), Type.Null()], { description: 'User-Agent at the login or the last refresh', examples: ['Mozilla/5.0 (X11; Linux x86_64)'] }),
+  ip: Type.Union([Type.String({ maxLength: 45 }), Type.Null()], { description: 'Client address at the login or the last refresh', examples: ['203.0.113.7'] }),
+  current: Type.Boolean({ description: 'True for the session of the access token making this request' }),
+}, { $id: 'Session', additionalProperties: false, description: 'One login and its refreshes: every token of it carries its id as `sid`' })
+export type Session = Static<typeof SessionSchema>
+
+export const SessionPageSchema = Type.Object({ items: Type.Array(ref(SessionSchema)), next_cursor: NextCursor },
+  { $id: 'SessionPage', additionalProperties: false, description: 'One page of live sessions, most recently used first' })
+
 /** Schemas registered once with app.addSchema; they become the document's named components. */
-export const sharedSchemas = [ErrorSchema, UserSchema, TokenPairSchema, UserSummarySchema, BoardSchema, UserPageSchema, BoardPageSchema, AcceptedSchema]
+export const sharedSchemas = [ErrorSchema, UserSchema, TokenPairSchema, UserSummarySchema, BoardSchema, UserPageSchema, BoardPageSchema,
+  AcceptedSchema, SessionSchema, SessionPageSchema]

@@ -162,10 +162,16 @@ function scenarios (repos: Repositories, shape: Shape): Array<[string, () => Pro
     }],
     ['edit a user', () => repos.users.update(2, { name: 'Renamed' }, new Date())],
     ['demote the last admin (refused)', () => repos.users.update(1, { role: 'user' }, new Date()).catch(() => {})],
-    ['revoke and rotate tokens', async () => {
+    ['log in, refresh, list and end sessions', async () => {
+      const id = randomUUID()
+      const now = new Date()
       const expires_at = new Date(Date.now() + 60_000)
-      await repos.tokens.revoke([{ jti: randomUUID(), kind: 'access', user_id: 2, expires_at }])
-      await repos.tokens.claimRotation({ jti: randomUUID(), user_id: 2, expires_at })
+      await repos.sessions.start({ id, user_id: 2, created_at: now, expires_at, user_agent: 'plans', ip: '127.0.0.1' })
+      await repos.sessions.rotate({ jti: randomUUID(), user_id: 2, expires_at }, id, { at: now, expires_at, user_agent: 'plans', ip: '127.0.0.1' })
+      await repos.sessions.list(2, { limit: PAGE })
+      await repos.sessions.list(2, { limit: PAGE, after: { lastUsedAt: now, id } })
+      await repos.sessions.end(2, id)
+      await repos.sessions.endById(randomUUID())
     }],
     ['end other sessions', () => repos.users.cutOffSessions(2, new Date(), randomUUID())],
     ['user by email (password forgotten)', () => repos.users.findByEmail('user2@plans.test')],
@@ -211,7 +217,7 @@ for (const shape of SHAPES) {
     const repos = createRepositories(createDatabase(recording), recording)
 
     await t.test('as loaded', (t) => checkPlans(t, repos, statements, shape))
-    await analyzer.query('ANALYZE TABLE users, boards, token_blocklist')
+    await analyzer.query('ANALYZE TABLE users, boards, token_blocklist, sessions, one_time_tokens')
     await t.test('after ANALYZE TABLE', (t) => checkPlans(t, repos, statements, shape))
   })
 }

@@ -1,6 +1,7 @@
 import fp from 'fastify-plugin'
 import fastifyJwt from '@fastify/jwt'
-import type { FastifyRequest } from 'fastify'
+import fastifyCookie, { type CookieSerializeOptions } from '@fastify/cookie'
+import type { FastifyReply, FastifyRequest } from 'fastify'
 import { AppError } from '../../errors.js'
 import { ref, ErrorSchema, type User } from '../../schemas/shared.js'
 import { createPasswordHasher, type PasswordHasher } from './passwords.js'
@@ -43,6 +44,46 @@ export function bearerToken (request: FastifyRequest): string {
   return match[1]
 }
 
+/**
+ * Browser mode (API.md §8): the refresh token lives in this cookie, out of reach of any script
+ * on the page. `__Host-` makes the browser refuse it unless it is Secure, has Path=/ and no
+ * Domain, so no sibling subdomain can set or shadow it; SameSite=Strict keeps other sites'
+ * pages from sending it at all.
+ */
+export const REFRESH_COOKIE = '__Host-refresh'
+const refreshCookieOptions: CookieSerializeOptions = { httpOnly: true, secure: true, sameSite: 'strict', path: '/' }
+
+export function setRefreshCookie (reply: FastifyReply, token: string, maxAgeSeconds: number) {
+  reply.setCookie(REFRESH_COOKIE, token, { ...refreshCookieOptions, maxAge: maxAgeSeconds })
+}
+
+export function clearRefreshCookie (reply: FastifyReply) {
+  reply.setCookie(REFRESH_COOKIE, '', { ...refreshCookieOptions, maxAge: 0 })
+}
+
+/**
+ * Where the refresh token of a POST /refresh comes from: the body, else the Authorization
+ * header, else the browser-mode cookie. A cookie comes with every request the browser makes to
+ * us, whoever's page asked, so a cookie refresh must also prove it was asked for by a page we
+ * trust (OWASP CSRF cheat sheet): a custom header, which a cross-origin page can send only after
+ * a CORS preflight we answer for listed origins alone, and an Origin that is ours or listed.
+ */
+export function refreshTokenOf (request: FastifyRequest, bodyToken: string | undefined): { token: string, fromCookie: boolean } {
+  if (bodyToken !== undefined) return { token: bodyToken, fromCookie: false }
+  const cookie = request.headers.authorization === undefined && request.headers.cookie !== undefined
+    ? request.server.parseCookie(request.headers.cookie)[REFRESH_COOKIE]
+    : undefined
+  if (!cookie) return { token: bearerToken(request), fromCookie: false }
+  if (request.headers['x-requested-with'] === undefined) {
+    throw new AppError(403, 'forbidden', 'A cookie refresh must carry the X-Requested-With header')
+  }
+  const origin = request.headers.origin
+  if (origin !== undefined && origin !== `${request.protocol}://${request.host}` && !request.server.config.CORS_ORIGINS.includes(origin)) {
+    throw new AppError(403, 'forbidden', 'A cookie refresh is accepted only from this API\'s own origin or one listed in CORS_ORIGINS')
+  }
+  return { token: cookie, fromCookie: true }
+}
+
 /** The AuthContext of a route declared with `config: { auth: true }`. */
 export function authOf (request: FastifyRequest): AuthContext {
   if (!request.auth) throw new Error('authOf() on a route without config.auth')
@@ -67,6 +108,9 @@ export default fp(async (app) => {
       cache: 10_000,
     },
   })
+  // Parsed on demand, by refreshTokenOf() alone (hook: false): no other route reads a cookie, and
+  // the per-request path of every authenticated route stays as it was.
+  await app.register(fastifyCookie, { hook: false })
   app.decorate('tokens', createTokenService(app.jwt, config))
   app.decorate('passwords', await createPasswordHasher())
   // null, not an object: a decorator object would be shared by every request.

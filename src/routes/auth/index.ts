@@ -1,10 +1,10 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import type { FastifyRequest } from 'fastify'
+import type { FastifyReply, FastifyRequest } from 'fastify'
 import { AppError } from '../../errors.js'
-import { ref, ErrorSchema, TokenPairSchema, UserSchema } from '../../schemas/shared.js'
-import { authOf, bearerToken } from '../../plugins/auth/index.js'
-import { newSessionId, revocationReason } from '../../plugins/auth/tokens.js'
-import { LoginBody, LogoutQuery, RefreshBody, RegisterBody } from './schemas.js'
+import { ref, ErrorSchema, TokenPairSchema, UserSchema, type User } from '../../schemas/shared.js'
+import { authOf, clearRefreshCookie, refreshTokenOf, setRefreshCookie } from '../../plugins/auth/index.js'
+import { newSessionId, revocationReason, sessionStartedAt, type TokenPair } from '../../plugins/auth/tokens.js'
+import { LoginBody, LoginQuery, LogoutQuery, RefreshBody, RegisterBody } from './schemas.js'
 
 /** API.md §1: email and name are trimmed (and email lower-cased) before validation. */
 export async function normaliseIdentity (request: FastifyRequest) {
@@ -16,8 +16,37 @@ export async function normaliseIdentity (request: FastifyRequest) {
 
 const invalidCredentials = () => new AppError(401, 'invalid_credentials', 'Email or password is wrong')
 
+const setCookieHeader = {
+  'set-cookie': {
+    type: 'string',
+    description: 'Browser mode: `__Host-refresh=<refresh token>; Max-Age=<refresh TTL>; Path=/; HttpOnly; Secure; SameSite=Strict`',
+  },
+}
+
+/**
+ * The answer of a login or refresh. In browser mode the refresh token goes into the cookie and
+ * is left out of the body, so no script on the page ever holds it (API.md §8).
+ */
+function sendPair (reply: FastifyReply, pair: TokenPair, user: User, inCookie: boolean) {
+  if (!inCookie) return { ...pair, user }
+  const { refresh_token: refreshToken, ...rest } = pair
+  setRefreshCookie(reply, refreshToken, pair.refresh_expires_in)
+  return { ...rest, user }
+}
+
+/** The client as API.md §7 shows it on a session: user agent (≤ 255) and address (TRUST_PROXY rule). */
+function clientOf (request: FastifyRequest) {
+  return { user_agent: request.headers['user-agent']?.slice(0, 255) || null, ip: request.ip || null }
+}
+
 const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { repos, tokens, passwords, config, mail } = app
+
+  /** When a session can no longer be refreshed: its new refresh token's expiry, capped by SESSION_MAX_AGE. */
+  function sessionExpiry (sid: string, now: number): Date {
+    const refreshExpiry = now + config.REFRESH_TOKEN_TTL
+    return new Date(config.SESSION_MAX_AGE > 0 ? Math.min(refreshExpiry, sessionStartedAt(sid) + config.SESSION_MAX_AGE) : refreshExpiry)
+  }
 
   app.post('/register', {
     config: { rateLimitGroup: 'auth' },
@@ -48,16 +77,19 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
       description: 'Starts a new session. The access token is `fresh` (needed to change email, password or delete the account). ' +
         'After `LOGIN_MAX_FAILURES` failed logins for one email within `LOGIN_LOCKOUT_WINDOW`, logins for that email get 429 ' +
         '`rate_limited` with `Retry-After` until the window has passed, from any address; a successful login resets the count. ' +
-        'With `REQUIRE_EMAIL_VERIFICATION=true`, the right password for an email that is not verified yet is 403 `email_not_verified`.',
+        'With `REQUIRE_EMAIL_VERIFICATION=true`, the right password for an email that is not verified yet is 403 `email_not_verified`. ' +
+        'With `refresh=cookie` (browser mode) the refresh token is set as an `HttpOnly` `__Host-refresh` cookie instead of ' +
+        'being in the body.',
+      querystring: LoginQuery,
       body: LoginBody,
       response: {
-        200: ref(TokenPairSchema, 'A new session: fresh access token, refresh token and the user'),
+        200: { ...ref(TokenPairSchema, 'A new session: fresh access token, refresh token (in the body, or with `refresh=cookie` in the cookie) and the user'), headers: setCookieHeader },
         401: ref(ErrorSchema),
         403: ref(ErrorSchema, '`email_not_verified`: the password is right, but the email must be verified first (`REQUIRE_EMAIL_VERIFICATION`)'),
         429: ref(ErrorSchema),
       },
     },
-  }, async (request) => {
+  }, async (request, reply) => {
     const { email, password } = request.body
     const lockout = config.LOGIN_MAX_FAILURES > 0 ? await repos.loginFailures.find(email) : null
     if (lockout?.lockedForSeconds) {
@@ -77,7 +109,10 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
     if (config.REQUIRE_EMAIL_VERIFICATION && !user.email_verified_at) {
       throw new AppError(403, 'email_not_verified', 'Verify your email first with the link in the verification mail (a password-reset link verifies it too)')
     }
-    return { ...tokens.issuePair(user, newSessionId(), true), user }
+    const now = Date.now()
+    const sid = newSessionId(now)
+    await repos.sessions.start({ id: sid, user_id: user.id, created_at: new Date(now), expires_at: sessionExpiry(sid, now), ...clientOf(request) })
+    return sendPair(reply, tokens.issuePair(user, sid, true), user, request.query.refresh === 'cookie')
   })
 
   app.post('/refresh', {
@@ -90,13 +125,22 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'Exchange a refresh token for a new pair (rotation)',
       description: 'Send the refresh token as `Authorization: Bearer <refresh_token>` or as `{"refresh_token": ...}` ' +
         '(the body wins when both are present). The presented refresh token is spent. Presenting a spent refresh token ' +
-        'more than the reuse grace period after it was spent is treated as theft: the whole session is revoked.',
-      security: [{ bearerAuth: [] }, {}],
+        'more than the reuse grace period after it was spent is treated as theft: the whole session is revoked. ' +
+        'A session older than `SESSION_MAX_AGE` cannot be refreshed.\n\n' +
+        '**Browser mode**: with neither, the `__Host-refresh` cookie set by `POST /login?refresh=cookie` is read. Such a ' +
+        'request must carry `X-Requested-With` (any value) and, if it has an `Origin`, come from this API\'s own origin or ' +
+        'one in `CORS_ORIGINS`; otherwise 403 `forbidden`. The new refresh token is then only in a new cookie.',
+      security: [{ bearerAuth: [] }, { refreshCookie: [] }, {}],
       body: RefreshBody,
-      response: { 200: ref(TokenPairSchema, 'A new pair of the same session; the presented refresh token is spent'), 401: ref(ErrorSchema) },
+      response: {
+        200: { ...ref(TokenPairSchema, 'A new pair of the same session; the presented refresh token is spent'), headers: setCookieHeader },
+        401: ref(ErrorSchema),
+        403: ref(ErrorSchema),
+      },
     },
-  }, async (request) => {
-    const token = tokens.verify(request.body?.refresh_token ?? bearerToken(request), 'refresh')
+  }, async (request, reply) => {
+    const presented = refreshTokenOf(request, request.body?.refresh_token)
+    const token = tokens.verify(presented.token, 'refresh')
     const state = await repos.tokens.findTokenState(token.userId, token.jti, token.sid)
     const reason = revocationReason(token, state)
     if (reason || !state) {
@@ -104,16 +148,24 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
       if (rotatedAt && !state.sessionRevoked && Date.now() - rotatedAt.getTime() > config.REFRESH_REUSE_GRACE) {
         // A spent refresh token came back after the grace period: someone kept a copy. Revoke
         // the session, so the thief's tokens and the victim's newer ones of it all die.
-        await repos.tokens.revoke([{ jti: token.sid, kind: 'session', user_id: token.userId, expires_at: new Date(Date.now() + config.REFRESH_TOKEN_TTL) }])
+        await repos.sessions.endById(token.sid)
         request.log.warn({ userId: token.userId, sid: token.sid }, 'refresh token reuse: session revoked')
       }
       throw new AppError(401, 'token_revoked', reason ?? 'The token has been revoked')
     }
-    // The blocklist insert is the gate: of concurrent refreshes with one token, one wins.
-    if (!await repos.tokens.claimRotation({ jti: token.jti, user_id: token.userId, expires_at: token.expiresAt })) {
-      throw new AppError(401, 'token_revoked', 'The refresh token has already been used')
+    // SESSION_MAX_AGE counts from the login (the sid's own timestamp), however often the
+    // session was refreshed since; so a cap lowered later applies to running sessions too.
+    const now = Date.now()
+    if (config.SESSION_MAX_AGE > 0 && now - sessionStartedAt(token.sid) >= config.SESSION_MAX_AGE) {
+      throw new AppError(401, 'token_revoked', 'The session is older than SESSION_MAX_AGE; log in again')
     }
-    return { ...tokens.issuePair(state.user, token.sid, false), user: state.user }
+    // Of concurrent refreshes with one token, one wins; and a session ended since the check
+    // above gives out no new pair.
+    const rotation = await repos.sessions.rotate({ jti: token.jti, user_id: token.userId, expires_at: token.expiresAt }, token.sid,
+      { at: new Date(now), expires_at: sessionExpiry(token.sid, now), ...clientOf(request) })
+    if (rotation === 'spent') throw new AppError(401, 'token_revoked', 'The refresh token has already been used')
+    if (rotation === 'ended') throw new AppError(401, 'token_revoked', 'The session has been logged out')
+    return sendPair(reply, tokens.issuePair(state.user, token.sid, false), state.user, presented.fromCookie)
   })
 
   app.post('/logout', {
@@ -122,24 +174,28 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
       tags: ['auth'],
       operationId: 'logout',
       summary: 'Revoke this session, the others, or all',
-      description: 'Takes effect on the very next request, on every instance. Logging in again afterwards works.',
+      description: 'Takes effect on the very next request, on every instance. Logging in again afterwards works. Also ' +
+        'clears the browser-mode `__Host-refresh` cookie.',
       querystring: LogoutQuery,
-      response: { 204: { type: 'null', description: 'Revoked: the tokens are dead on the next request' } },
+      response: {
+        204: {
+          type: 'null',
+          description: 'Revoked: the tokens are dead on the next request',
+          headers: { 'set-cookie': { type: 'string', description: 'Clears the browser-mode cookie: `__Host-refresh=; Max-Age=0; Path=/; HttpOnly; Secure; SameSite=Strict`' } },
+        },
+      },
     },
   }, async (request, reply) => {
     const auth = authOf(request)
     const scope = request.query.scope ?? 'local'
     if (scope === 'local') {
-      // The session id outlives any refresh token of the session, so it stays blocklisted
-      // for a full refresh lifetime; the access token's own entry only until it expires.
-      await repos.tokens.revoke([
-        { jti: auth.jti, kind: 'access', user_id: auth.userId, expires_at: auth.expiresAt },
-        { jti: auth.sid, kind: 'session', user_id: auth.userId, expires_at: new Date(Date.now() + config.REFRESH_TOKEN_TTL) },
-      ])
+      // Every token of the session, access and refresh, is checked against its row.
+      await repos.sessions.endById(auth.sid)
     } else {
       await repos.users.cutOffSessions(auth.userId, new Date(), scope === 'others' ? auth.sid : null)
     }
     request.log.info({ userId: auth.userId, sid: auth.sid, scope }, 'logout')
+    clearRefreshCookie(reply)
     return reply.code(204).send()
   })
 

@@ -14,6 +14,14 @@ export const LoginBody = Type.Object({
 }, { additionalProperties: false, examples: [{ email: 'ada@example.com', password: 'correct horse battery staple' }] })
 export type LoginBody = Static<typeof LoginBody>
 
+export const LoginQuery = Type.Object({
+  refresh: Type.Optional(StringEnum(['body', 'cookie'], {
+    default: 'body',
+    description: '`body`: the refresh token is in the response body. `cookie` (browser mode, for single-page apps): it is only ' +
+      'in an `HttpOnly` `__Host-refresh` cookie, out of reach of any script on the page; `POST /refresh` then reads it.',
+  })),
+}, { additionalProperties: false })
+
 export const RefreshBody = Type.Object({
   refresh_token: Type.Optional(Type.String({ minLength: 1, description: 'Alternative to sending the refresh token as the Bearer token' })),
 }, { additionalProperties: false })

@@ -1,0 +1,140 @@
+import { and, desc, eq, gt, isNull, lt, or, sql } from 'drizzle-orm'
+import { sessions, tokenBlocklist, users } from '../../drizzle/schema.js'
+import { isDuplicateKey } from '../db/errors.js'
+import type { Database } from '../db/database.js'
+
+/** A session as API.md §7 shows it, less `current` (which depends on the caller). */
+export interface SessionRow {
+  id: string
+  created_at: Date
+  last_used_at: Date
+  expires_at: Date
+  user_agent: string | null
+  ip: string | null
+}
+
+export interface NewSession {
+  id: string
+  user_id: number
+  created_at: Date
+  expires_at: Date
+  user_agent: string | null
+  ip: string | null
+}
+
+/** Where a keyset page of sessions starts: after this (last_used_at, id) in descending order. */
+export interface SessionCursor {
+  lastUsedAt: Date
+  id: string
+}
+
+const sessionColumns = {
+  id: sessions.id,
+  created_at: sessions.created_at,
+  last_used_at: sessions.last_used_at,
+  expires_at: sessions.expires_at,
+  user_agent: sessions.user_agent,
+  ip: sessions.ip,
+}
+
+/**
+ * A session is live when it has not been ended, can still be refreshed, and was not cut off by
+ * a global logout, a password or a role change (users.tokens_valid_after, the same rule as
+ * revocationReason(): created_at is the sid's own timestamp). Needs `users` joined.
+ */
+const isLive = (now: Date) => and(
+  isNull(sessions.ended_at),
+  gt(sessions.expires_at, now),
+  or(isNull(users.tokens_valid_after), gt(sessions.created_at, users.tokens_valid_after), eq(users.kept_session_id, sessions.id)),
+)
+
+export function createSessionsRepository (db: Database) {
+  return {
+    /** Records a new login. One primary-key insert. */
+    async start (session: NewSession): Promise<void> {
+      await db.insert(sessions).values({ ...session, last_used_at: session.created_at })
+    },
+
+    /**
+     * A refresh: spends the presented refresh token and records the session's use, in one
+     * transaction, so one commit (one log flush) rather than two.
+     * - The blocklist insert of the spent jti is the gate: its primary key makes it atomic, so
+     *   of concurrent rotations of one token exactly one gets past it ('spent' for the others).
+     * - The primary-key update of the session (last use, new expiry, the client as seen now)
+     *   finds no row when the session was ended meanwhile, e.g. by a DELETE /sessions/:id racing
+     *   this refresh ('ended'): the caller must then refuse, or it would hand out a pair of a
+     *   dead session.
+     */
+    async rotate (
+      spent: { jti: string, user_id: number, expires_at: Date },
+      id: string,
+      changes: { at: Date, expires_at: Date, user_agent: string | null, ip: string | null },
+    ): Promise<'rotated' | 'spent' | 'ended'> {
+      const { at, ...rest } = changes
+      return db.transaction(async (tx) => {
+        try {
+          await tx.insert(tokenBlocklist).values({ ...spent, kind: 'refresh' })
+        } catch (error) {
+          // A duplicate key rolls back that statement only; nothing else was written.
+          if (isDuplicateKey(error)) return 'spent'
+          throw error
+        }
+        const [result] = await tx.update(sessions).set({ ...rest, last_used_at: at })
+          .where(and(eq(sessions.id, id), isNull(sessions.ended_at)))
+        return result.affectedRows > 0 ? 'rotated' : 'ended'
+      })
+    },
+
+    /**
+     * The user's live sessions, most recently used first: a backward walk of
+     * sessions_user_id_last_used_at_id_idx from the cursor, and one primary-key probe of
+     * users (a constant: one user). `limit + 1` rows, so the caller knows whether there is more.
+     */
+    async list (userId: number, { limit, after }: { limit: number, after?: SessionCursor }, now = new Date()): Promise<SessionRow[]> {
+      return db.select(sessionColumns).from(sessions)
+        .innerJoin(users, eq(users.id, sessions.user_id))
+        .where(and(
+          eq(sessions.user_id, userId),
+          isLive(now),
+          after && or(lt(sessions.last_used_at, after.lastUsedAt), and(eq(sessions.last_used_at, after.lastUsedAt), lt(sessions.id, after.id))),
+        ))
+        .orderBy(desc(sessions.last_used_at), desc(sessions.id))
+        .limit(limit + 1)
+    },
+
+    /**
+     * Ends one live session of the user. False when there is none by that id for this user
+     * (unknown, someone else's, already ended, expired): the route answers 404 alike, so a
+     * session id never reveals whether it exists. A primary-key read, then a primary-key update
+     * that repeats the ended_at condition (ending twice is harmless).
+     */
+    async end (userId: number, id: string, now = new Date()): Promise<boolean> {
+      const [live] = await db.select({ id: sessions.id }).from(sessions)
+        .innerJoin(users, eq(users.id, sessions.user_id))
+        .where(and(eq(sessions.id, id), eq(sessions.user_id, userId), isLive(now)))
+      if (!live) return false
+      await db.update(sessions).set({ ended_at: now, expires_at: sql`LEAST(${sessions.expires_at}, ${now})` })
+        .where(and(eq(sessions.id, id), isNull(sessions.ended_at)))
+      return true
+    },
+
+    /**
+     * Ends the session whatever its state (logout, refresh-token reuse). Setting expires_at to
+     * now lets the purge remove the row: a token whose session has no row is dead as well.
+     */
+    async endById (id: string, now = new Date()): Promise<void> {
+      await db.update(sessions).set({ ended_at: now, expires_at: sql`LEAST(${sessions.expires_at}, ${now})` })
+        .where(and(eq(sessions.id, id), isNull(sessions.ended_at)))
+    },
+
+    /** Deletes expired and ended sessions (by sessions_expires_at_idx), in batches like the blocklist's purge. */
+    async purgeExpired (now = new Date(), batchSize = 5000): Promise<number> {
+      let total = 0
+      for (;;) {
+        const [result] = await db.delete(sessions).where(lt(sessions.expires_at, now)).limit(batchSize)
+        total += result.affectedRows
+        if (result.affectedRows < batchSize) return total
+      }
+    },
+  }
+}
