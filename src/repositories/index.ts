@@ -2,6 +2,7 @@ import type { Pool } from 'mysql2/promise'
 import type { Database } from '../db/database.js'
 import { createBoardsRepository } from './boards.js'
 import { createLoginFailuresRepository } from './login-failures.js'
+import { createSigningKeysRepository } from './signing-keys.js'
 import { createTokensRepository } from './tokens.js'
 import { createUsersRepository } from './users.js'
 
@@ -12,6 +13,7 @@ export function createRepositories (db: Database, pool: Pool) {
     boards: createBoardsRepository(db, pool),
     tokens: createTokensRepository(db, pool),
     loginFailures: createLoginFailuresRepository(db),
+    signingKeys: createSigningKeysRepository(db),
   }
 }
 
