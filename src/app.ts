@@ -20,6 +20,7 @@ import { AppError, type ErrorCode } from './errors.js'
 import authRoutes from './routes/auth/index.js'
 import userRoutes from './routes/users/index.js'
 import boardRoutes from './routes/boards/index.js'
+import wellKnownRoutes from './routes/well-known/index.js'
 
 const REQUEST_ID = /^[\w.-]{1,64}$/
 
@@ -142,6 +143,7 @@ export async function buildApp (config: Config) {
   await app.register(authRoutes)
   await app.register(userRoutes)
   await app.register(boardRoutes)
+  await app.register(wellKnownRoutes)
   await app.register(demoPlugin)
   return app
 }
