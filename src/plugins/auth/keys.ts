@@ -297,7 +297,15 @@ export async function createAsymmetricKeyRing (repo: SigningKeysRepository, conf
       await new Promise((resolve) => setTimeout(resolve, 500))
     }
   }
-  const timer = setInterval(() => { refresh().catch(onError) }, KEY_REFRESH_INTERVAL_MS)
+  // One warning when the table cannot be read (the database is away), not one every 2 s; the
+  // keys last read stay in use meanwhile.
+  let failing = false
+  const timer = setInterval(() => {
+    refresh().then(() => { failing = false }, (error: unknown) => {
+      if (!failing) onError(error)
+      failing = true
+    })
+  }, KEY_REFRESH_INTERVAL_MS)
   // The timer must not keep a process (a CLI, a test) alive on its own.
   timer.unref()
 
