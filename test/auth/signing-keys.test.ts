@@ -6,7 +6,7 @@ import t, { type Test } from 'tap'
 import type { App } from '../../src/app.js'
 import { ConfigError, loadConfig } from '../../src/config.js'
 import { buildApp } from '../../src/app.js'
-import { decryptPrivateKey, KEY_REFRESH_INTERVAL_MS, revokeSigningKey, rotateSigningKey } from '../../src/plugins/auth/keys.js'
+import { decryptPrivateKey, KEY_REFRESH_INTERVAL_MS, revokeSigningKey } from '../../src/plugins/auth/keys.js'
 import { assertUnauthorized, bearer, build, createTestDatabase, decodeJwt, registerAndLogin, testConfig } from '../helper.js'
 
 // API.md §9: asymmetric signing keys, the JWKS, rotation and revocation across instances, and
@@ -28,6 +28,16 @@ function signWith (key: KeyObject, header: Claims, payload: Claims): string {
     ? signBytes(null, Buffer.from(input), key)
     : signBytes('sha256', Buffer.from(input), { key, dsaEncoding: 'ieee-p1363' })
   return `${input}.${signature.toString('base64url')}`
+}
+
+/** `npm run cli -- keys …` in a process of its own, as an operator would run it. */
+function cli (databaseUrl: string, args: string[]) {
+  return spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/index.ts', 'keys', ...args], {
+    cwd: new URL('../..', import.meta.url),
+    env: { PATH: process.env.PATH, NODE_ENV: 'test', DATABASE_URL: databaseUrl, JWT_ALGORITHM: 'EdDSA', JWT_KEY_ACTIVATION_DELAY: '1s' },
+    encoding: 'utf8',
+    timeout: 60_000,
+  })
 }
 
 /** Polls `check` until it holds; returns how long that took, or fails after `limit` ms. */
@@ -157,7 +167,7 @@ t.test('production refuses a missing, short or placeholder JWT_KEY_ENCRYPTION_SE
   t.throws(() => loadConfig({ JWT_ALGORITHM: 'RS256' }), /JWT_ALGORITHM: must be one of HS256, EdDSA, ES256/)
 })
 
-t.test('two instances: a rotation and a revocation reach both within the bound', async (t) => {
+t.test('two instances: a rotation and a revocation through the CLI reach both within the bound', async (t) => {
   t.ok(KEY_REFRESH_INTERVAL_MS < BOUND_MS, 'the refresh interval is inside the bound')
   const a = await build(t, { JWT_ALGORITHM: 'EdDSA', JWT_KEY_ACTIVATION_DELAY: '1s' })
   const b = await build(t, { JWT_ALGORITHM: 'EdDSA', JWT_KEY_ACTIVATION_DELAY: '1s', DATABASE_URL: String(a.config.DATABASE_URL) })
@@ -165,8 +175,10 @@ t.test('two instances: a rotation and a revocation reach both within the bound',
   const oldKid = String(headerOf(alice.access_token).kid)
   t.equal((await me(b, alice.access_token)).statusCode, 200, 'B accepts A\'s token')
 
-  // What `npm run cli -- keys rotate` does, through a third app as the CLI would be.
-  const { kid: newKid } = await rotateSigningKey(a.repos.signingKeys, a.config)
+  const rotated = cli(String(a.config.DATABASE_URL), ['rotate'])
+  t.equal(rotated.status, 0, 'keys rotate exits 0', { stderr: rotated.stderr })
+  const newKid = /new EdDSA key ([\w-]+): published now/.exec(rotated.stdout)?.[1] ?? ''
+  t.match(newKid, /^[\w-]{22}$/, 'and names the new kid')
   for (const [name, app] of [['A', a], ['B', b]] as const) {
     await within(t, BOUND_MS, `${name} publishes the new key`, async () => (await jwks(app)).keys.some((key) => key.kid === newKid))
   }
@@ -183,7 +195,11 @@ t.test('two instances: a rotation and a revocation reach both within the bound',
   t.equal((await me(a, bob.access_token)).statusCode, 200, 'A accepts B\'s new-key token')
 
   // Revoking the new key (a compromise): its tokens die on both; the old key's live on.
-  t.ok(await revokeSigningKey(a.repos.signingKeys, a.config, newKid), 'revoked')
+  const listed = cli(String(a.config.DATABASE_URL), ['list'])
+  t.match(listed.stdout, new RegExp(`${newKid}  EdDSA  #2 .* signing\n`), 'keys list shows the new key signing')
+  t.match(listed.stdout, new RegExp(`${oldKid}  EdDSA  #1 .* verifying only\n`), 'and the old one verifying only')
+  const revoked = cli(String(a.config.DATABASE_URL), ['revoke', newKid])
+  t.equal(revoked.status, 0, 'keys revoke exits 0', { stderr: revoked.stderr })
   for (const [name, app] of [['A', a], ['B', b]] as const) {
     await within(t, BOUND_MS, `${name} refuses the revoked key's token`, async () => (await me(app, bob.access_token)).statusCode === 401)
     assertUnauthorized(t, await me(app, bob.access_token), 'token_invalid', `${name}: a token of the revoked key`)
@@ -194,5 +210,8 @@ t.test('two instances: a rotation and a revocation reach both within the bound',
   t.not(headerOf(carol.access_token).kid, newKid, 'new tokens are not signed with the revoked key')
   t.equal((await me(a, carol.access_token)).statusCode, 200, 'and work everywhere')
   t.notOk(await revokeSigningKey(a.repos.signingKeys, a.config, newKid), 'revoking twice is refused')
+  const again = cli(String(a.config.DATABASE_URL), ['revoke', newKid])
+  t.equal(again.status, 1, 'and the CLI exits 1 on it')
+  t.match(again.stderr, /no signing key .* that is not already revoked/)
   t.notOk(await revokeSigningKey(a.repos.signingKeys, a.config, '\' OR 1=1 --'), 'a malformed kid is refused')
 })
