@@ -8,6 +8,7 @@ import { ConfigError, loadConfig } from '../../src/config.js'
 import { buildApp } from '../../src/app.js'
 import { decryptPrivateKey, KEY_REFRESH_INTERVAL_MS, revokeSigningKey } from '../../src/plugins/auth/keys.js'
 import { assertUnauthorized, bearer, build, createTestDatabase, decodeJwt, registerAndLogin, testConfig } from '../helper.js'
+import { startTcpProxy } from '../ops/tcp-proxy.js'
 
 // API.md §9: asymmetric signing keys, the JWKS, rotation and revocation across instances, and
 // the confusion attacks an asymmetric setup invites.
@@ -214,4 +215,26 @@ t.test('two instances: a rotation and a revocation through the CLI reach both wi
   t.equal(again.status, 1, 'and the CLI exits 1 on it')
   t.match(again.stderr, /no signing key .* that is not already revoked/)
   t.notOk(await revokeSigningKey(a.repos.signingKeys, a.config, '\' OR 1=1 --'), 'a malformed kid is refused')
+})
+
+t.test('EdDSA through a database outage: the keys last read stay in use, and changes resume after', async (t) => {
+  const proxy = await startTcpProxy({ host: '127.0.0.1', port: 3306 })
+  t.teardown(() => proxy.close())
+  const direct = await createTestDatabase(t)
+  const app = await build(t, { JWT_ALGORITHM: 'EdDSA', JWT_KEY_ACTIVATION_DELAY: '1s', DATABASE_URL: `mysql://root@127.0.0.1:${proxy.port}${new URL(direct).pathname}` })
+  const alice = await registerAndLogin(app)
+  const kid = String(headerOf(alice.access_token).kid)
+
+  await proxy.refuse()
+  // Long enough for at least one key refresh to fail.
+  await new Promise((resolve) => setTimeout(resolve, KEY_REFRESH_INTERVAL_MS + 500))
+  t.same((await jwks(app)).keys.map((key) => key.kid), [kid], 'the JWKS still answers with the keys last read')
+  const during = await me(app, alice.access_token)
+  t.equal(during.statusCode, 503, 'a valid token meets 503 (the revocation check needs the database), not 401')
+
+  await proxy.restore()
+  await within(t, 10_000, 'the token works again once the database is back', async () => (await me(app, alice.access_token)).statusCode === 200)
+  const rotated = cli(direct, ['rotate'])
+  t.equal(rotated.status, 0, 'a rotation after the outage', { stderr: rotated.stderr })
+  await within(t, BOUND_MS, 'reaches the instance within the bound', async () => (await jwks(app)).keys.length === 2)
 })
