@@ -1,4 +1,5 @@
 // npm run bench [-- --json results.json] [-- --scale] [-- --shapes] [-- --duration 10] [-- --only /boards/:id]
+//   [-- --algorithm HS256|EdDSA|ES256]
 // Starts the API against its own database, seeds it, and measures each scenario for a fixed
 // time at fixed concurrency, in one run. Absolute figures vary on a shared machine; each
 // scenario's ratio to GET /health in the same run is the figure to steer by.
@@ -16,13 +17,18 @@ const { values: args } = parseArgs({
     shapes: { type: 'boolean', default: false },
     duration: { type: 'string', default: '10' },
     connections: { type: 'string', default: '50' },
-    // Run only the scenarios whose name contains this (GET /health always runs: the ratios need it).
-    only: { type: 'string' },
+    // Run only the scenarios whose name contains one of these (GET /health always runs: the ratios need it).
+    only: { type: 'string', multiple: true },
+    // JWT_ALGORITHM of the API under test (API.md §9); scenario names carry it unless HS256.
+    algorithm: { type: 'string', default: 'HS256' },
+    // Its own database, for runs side by side (it is dropped and re-seeded).
+    database: { type: 'string', default: 'boardkit_bench' },
   },
 })
+if (!['HS256', 'EdDSA', 'ES256'].includes(args.algorithm)) throw new Error(`--algorithm: HS256, EdDSA or ES256 (got ${args.algorithm})`)
 const DURATION = Number(args.duration)
 const CONNECTIONS = Number(args.connections)
-const DATABASE = 'boardkit_bench'
+const DATABASE = args.database
 const USERS = 1000
 const BOARDS = args.scale ? 1_000_000 : 100_000
 
@@ -46,7 +52,8 @@ function run (options: Options): Promise<Result> {
 }
 
 async function measure (api: RunningApi, scenario: string, options: Options, rows: Row[], prepare = async () => {}) {
-  if (args.only && !scenario.startsWith('GET /health') && !scenario.includes(args.only)) return
+  if (args.only && !scenario.startsWith('GET /health') && !args.only.some((part) => scenario.includes(part))) return
+  if (args.algorithm !== 'HS256') scenario = `${scenario} [${args.algorithm}]`
   // Warm-up: JIT, pool connections, caches.
   await prepare()
   await run({ ...options, duration: 2 })
@@ -75,7 +82,7 @@ const JSON_BODY = { 'content-type': 'application/json' }
 async function main () {
   console.error(`seeding ${DATABASE}: ${USERS} users, ${BOARDS} boards`)
   await resetDatabase(DATABASE)
-  const api = await startApi(DATABASE)
+  const api = await startApi(DATABASE, { JWT_ALGORITHM: args.algorithm })
   await seed(DATABASE, { users: USERS, boards: BOARDS })
   await waitForQuietDatabase()
   const rows: Row[] = []

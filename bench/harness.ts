@@ -27,6 +27,8 @@ export async function startApi (database: string, env: Record<string, string> = 
       NODE_ENV: 'production',
       LOG_LEVEL: 'warn',
       JWT_SECRET: 'benchmark-secret-benchmark-secret-benchmark!',
+      // Production refuses EdDSA/ES256 without it (bench --algorithm).
+      JWT_KEY_ENCRYPTION_SECRET: 'benchmark-key-encryption-secret-benchmark!',
       DATABASE_URL: `${SERVER_URL}/${database}`,
       RATE_LIMIT_AUTH: '0',
       RATE_LIMIT_REFRESH: '0',

@@ -454,6 +454,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/.well-known/jwks.json": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The public keys that verify access tokens
+         * @description With `JWT_ALGORITHM` EdDSA or ES256, an outside service verifies an access token with this alone (signature by its `kid`, `exp`, `iss`, `aud`); whether a token was revoked is known only to this API. Cacheable for 300 s. Empty under HS256.
+         */
+        get: operations["getJwks"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -660,6 +680,31 @@ export interface components {
              * @example djE6NDI
              */
             next_cursor: string | null;
+        };
+        /** @description A public signing key (RFC 7517) */
+        PublicJwk: {
+            /**
+             * @description `OKP` (Ed25519) or `EC` (P-256)
+             * @example OKP
+             */
+            kty: string;
+            /**
+             * @description `Ed25519` or `P-256`
+             * @example Ed25519
+             */
+            crv: string;
+            /** @description Public key, base64url */
+            x: string;
+            /** @description Second coordinate (EC keys only), base64url */
+            y?: string;
+            /**
+             * @description The `kid` in the header of the tokens this key signed
+             * @example 3q2z0Yt6Hn3M7g5oZ8Kc2A
+             */
+            kid: string;
+            alg: "EdDSA" | "ES256";
+            /** @enum {string} */
+            use: "sig";
         };
     };
     responses: never;
@@ -5327,6 +5372,87 @@ export interface operations {
                      *       "error": "Service Unavailable",
                      *       "code": "service_unavailable",
                      *       "message": "The database is not reachable"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getJwks: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The JSON Web Key Set (RFC 7517 §5) */
+            200: {
+                headers: {
+                    /** @description public, max-age=300 */
+                    "cache-control"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "keys": [
+                     *         {
+                     *           "kty": "OKP",
+                     *           "crv": "Ed25519",
+                     *           "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo",
+                     *           "kid": "3q2z0Yt6Hn3M7g5oZ8Kc2A",
+                     *           "alg": "EdDSA",
+                     *           "use": "sig"
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/json": {
+                        /** @description The signing key and every key whose tokens may still be valid; empty under HS256 */
+                        keys: components["schemas"]["PublicJwk"][];
+                    };
+                };
+            };
+            /** @description `rate_limited`: too many requests from this address, or too many failed logins for this account */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "retry-after"?: number;
+                    /** @description Requests allowed per window (per-IP limits only, IETF draft) */
+                    "ratelimit-limit"?: number;
+                    /** @description Requests left in this window (per-IP limits only) */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until the window resets (per-IP limits only) */
+                    "ratelimit-reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 429,
+                     *       "error": "Too Many Requests",
+                     *       "code": "rate_limited",
+                     *       "message": "Too many requests; retry in 1 minute"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `payload_too_large`: the request headers are over 16 KiB (answered before routing; the connection is then closed) */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 431,
+                     *       "error": "Request Header Fields Too Large",
+                     *       "code": "payload_too_large",
+                     *       "message": "The request could not be parsed as HTTP"
                      *     }
                      */
                     "application/json": components["schemas"]["Error"];

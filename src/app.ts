@@ -26,6 +26,7 @@ import boardRoutes from './routes/boards/index.js'
 import passwordRoutes from './routes/password/index.js'
 import emailRoutes from './routes/email/index.js'
 import sessionRoutes from './routes/sessions/index.js'
+import wellKnownRoutes from './routes/well-known/index.js'
 
 const REQUEST_ID = /^[\w.-]{1,64}$/
 
@@ -146,6 +147,7 @@ export async function buildApp (config: Config) {
   await app.register(passwordRoutes)
   await app.register(emailRoutes)
   await app.register(sessionRoutes)
+  await app.register(wellKnownRoutes)
   await app.register(demoPlugin)
   return app
 }

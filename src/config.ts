@@ -8,6 +8,14 @@ import { Value } from '@sinclair/typebox/value'
 /** The JWT_SECRET placeholder shipped in .env.example: refused in production. */
 export const EXAMPLE_JWT_SECRET = 'change-me-to-a-random-string-of-at-least-32-bytes'
 const MIN_SECRET_BYTES = 32
+/** The JWT_KEY_ENCRYPTION_SECRET placeholder shipped in .env.example: refused in production. */
+export const EXAMPLE_KEY_ENCRYPTION_SECRET = 'change-me-to-another-random-string-of-32-bytes-or-more'
+/**
+ * Outside production, with no JWT_KEY_ENCRYPTION_SECRET, private keys are encrypted under this
+ * fixed value: unlike a per-process random one, every instance and every restart can read them.
+ * Production refuses it, so keys stored with it never protect anything that matters.
+ */
+export const DEVELOPMENT_KEY_ENCRYPTION_SECRET = 'boardkit-development-only-key-encryption-secret'
 
 const Duration = (fallback: string) =>
   Type.String({ pattern: '^\\d+(ms|s|m|h|d)?$', default: fallback, description: 'e.g. 900, 15m, 14d' })
@@ -29,6 +37,9 @@ const EnvSchema = Type.Object({
   JWT_SECRET: Type.Optional(Type.String()),
   JWT_ISSUER: Type.String({ minLength: 1, default: 'boardkit' }),
   JWT_AUDIENCE: Type.String({ minLength: 1, default: 'boardkit-api' }),
+  JWT_ALGORITHM: Type.Union([Type.Literal('HS256'), Type.Literal('EdDSA'), Type.Literal('ES256')], { default: 'HS256' }),
+  JWT_KEY_ENCRYPTION_SECRET: Type.Optional(Type.String()),
+  JWT_KEY_ACTIVATION_DELAY: Duration('10m'),
   ACCESS_TOKEN_TTL: Duration('15m'),
   REFRESH_TOKEN_TTL: Duration('14d'),
   REFRESH_REUSE_GRACE: Duration('10s'),
@@ -55,13 +66,14 @@ type Env = Static<typeof EnvSchema>
 export const CONFIG_KEYS = Object.keys(EnvSchema.properties)
 
 type DurationKey = 'DB_CONNECT_TIMEOUT' | 'DB_QUERY_TIMEOUT' | 'BODY_DISCARD_TIMEOUT' | 'ACCESS_TOKEN_TTL' | 'REFRESH_TOKEN_TTL' | 'REFRESH_REUSE_GRACE'
-  | 'SESSION_MAX_AGE' | 'LOGIN_LOCKOUT_WINDOW' | 'BLOCKLIST_PURGE_INTERVAL' | 'PASSWORD_RESET_TTL' | 'EMAIL_VERIFICATION_TTL'
+  | 'SESSION_MAX_AGE' | 'LOGIN_LOCKOUT_WINDOW' | 'BLOCKLIST_PURGE_INTERVAL' | 'PASSWORD_RESET_TTL' | 'EMAIL_VERIFICATION_TTL' | 'JWT_KEY_ACTIVATION_DELAY'
 
 /** Durations are milliseconds; everything else keeps its environment name and parsed type. */
-export type Config = Readonly<Omit<Env, DurationKey | 'JWT_SECRET' | 'CORS_ORIGINS' | 'MAIL_RETRY_DELAYS'> & Record<DurationKey, number> & {
+export type Config = Readonly<Omit<Env, DurationKey | 'JWT_SECRET' | 'CORS_ORIGINS' | 'MAIL_RETRY_DELAYS' | 'JWT_KEY_ENCRYPTION_SECRET'> & Record<DurationKey, number> & {
   CORS_ORIGINS: readonly string[]
   /** Milliseconds to wait before each retry of a failed mail delivery. */
   MAIL_RETRY_DELAYS: readonly number[]
+  JWT_KEY_ENCRYPTION_SECRET: string
   JWT_SECRET: string
   /** True when no secret was configured and one was generated for this process only. */
   JWT_SECRET_GENERATED: boolean
@@ -111,8 +123,20 @@ export function loadConfig(source: Record<string, string | undefined>): Config {
     throw new ConfigError(`JWT_SECRET: must be at least ${MIN_SECRET_BYTES} bytes (leave it unset outside production to generate one)`)
   }
 
+  const keySecret = env.JWT_KEY_ENCRYPTION_SECRET
+  // Only the asymmetric algorithms store private keys; HS256 needs no encryption secret.
+  if (env.JWT_ALGORITHM !== 'HS256' && env.NODE_ENV === 'production') {
+    if (!keySecret) throw new ConfigError(`JWT_KEY_ENCRYPTION_SECRET: required in production with JWT_ALGORITHM=${env.JWT_ALGORITHM}`)
+    if (keySecret === EXAMPLE_KEY_ENCRYPTION_SECRET) throw new ConfigError('JWT_KEY_ENCRYPTION_SECRET: still the .env.example placeholder; set a random secret')
+    if (Buffer.byteLength(keySecret) < MIN_SECRET_BYTES) throw new ConfigError(`JWT_KEY_ENCRYPTION_SECRET: must be at least ${MIN_SECRET_BYTES} bytes in production`)
+  } else if (keySecret && Buffer.byteLength(keySecret) < MIN_SECRET_BYTES) {
+    throw new ConfigError(`JWT_KEY_ENCRYPTION_SECRET: must be at least ${MIN_SECRET_BYTES} bytes`)
+  }
+
   return Object.freeze({
     ...env,
+    JWT_KEY_ENCRYPTION_SECRET: keySecret ?? DEVELOPMENT_KEY_ENCRYPTION_SECRET,
+    JWT_KEY_ACTIVATION_DELAY: parseDuration(env.JWT_KEY_ACTIVATION_DELAY),
     DB_CONNECT_TIMEOUT: parseDuration(env.DB_CONNECT_TIMEOUT),
     DB_QUERY_TIMEOUT: parseDuration(env.DB_QUERY_TIMEOUT),
     BODY_DISCARD_TIMEOUT: parseDuration(env.BODY_DISCARD_TIMEOUT),

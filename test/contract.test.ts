@@ -86,6 +86,7 @@ t.test('live responses match the OpenAPI document', async (t) => {
   const successByOperation: Record<string, Case> = {
     getHealth: async () => ({ method: 'GET', url: '/health' }),
     getReady: async () => ({ method: 'GET', url: '/ready' }),
+    getJwks: async () => ({ method: 'GET', url: '/.well-known/jwks.json' }),
     register: async () => ({ method: 'POST', url: '/register', payload: newUser() }),
     login: async () => {
       const body = newUser()

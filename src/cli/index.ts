@@ -5,6 +5,7 @@ import { ConfigError, loadConfig } from '../config.js'
 import { DatabaseUnreachableError, prepareDatabase } from '../db/prepare.js'
 import { AppError } from '../errors.js'
 import { purgeExpired } from '../plugins/purge.js'
+import { keysCommand, KeysUsageError } from './keys.js'
 
 const USAGE = `usage: npm run cli -- <command> [options]
 
@@ -12,6 +13,10 @@ commands:
   create-admin --email <email> --name <name>
       Creates an admin account. The password comes from the ADMIN_PASSWORD environment
       variable, or is asked for at a prompt (not echoed).
+  keys rotate | list | revoke <kid>
+      Signing keys (JWT_ALGORITHM EdDSA or ES256). rotate: a new key, published now, signing
+      after JWT_KEY_ACTIVATION_DELAY. list: every key and its state. revoke: every token that
+      key signed is refused (on every instance within 5 s); a new key signs at once.
   purge-blocklist
       Deletes expired token blocklist rows and spent login-failure windows now (the server
       also does this every BLOCKLIST_PURGE_INTERVAL).
@@ -101,7 +106,7 @@ class UsageError extends Error {}
 
 async function main () {
   const [command, ...args] = process.argv.slice(2)
-  const commands: Record<string, (app: App, args: string[]) => Promise<void>> = { 'create-admin': createAdmin, 'purge-blocklist': purgeBlocklist, seed }
+  const commands: Record<string, (app: App, args: string[]) => Promise<void>> = { 'create-admin': createAdmin, 'purge-blocklist': purgeBlocklist, seed, keys: keysCommand }
   const run = command ? commands[command] : undefined
   if (!run) throw new UsageError(command ? `unknown command: ${command}` : 'no command given')
 
@@ -121,7 +126,7 @@ async function main () {
 }
 
 main().catch((error: unknown) => {
-  if (error instanceof UsageError) {
+  if (error instanceof UsageError || error instanceof KeysUsageError) {
     console.error(`boardkit: ${error.message}\n\n${USAGE}`)
   } else if (error instanceof ConfigError || error instanceof DatabaseUnreachableError || error instanceof AppError) {
     console.error(`boardkit: ${error.message}`)

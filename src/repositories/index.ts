@@ -4,6 +4,7 @@ import { createBoardsRepository } from './boards.js'
 import { createLoginFailuresRepository } from './login-failures.js'
 import { createOneTimeTokensRepository } from './one-time-tokens.js'
 import { createSessionsRepository } from './sessions.js'
+import { createSigningKeysRepository } from './signing-keys.js'
 import { createTokensRepository } from './tokens.js'
 import { createUsersRepository } from './users.js'
 
@@ -16,6 +17,7 @@ export function createRepositories (db: Database, pool: Pool) {
     loginFailures: createLoginFailuresRepository(db),
     oneTimeTokens: createOneTimeTokensRepository(db),
     sessions: createSessionsRepository(db),
+    signingKeys: createSigningKeysRepository(db),
   }
 }
 

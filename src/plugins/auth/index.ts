@@ -6,6 +6,7 @@ import { AppError } from '../../errors.js'
 import { ref, ErrorSchema, type User } from '../../schemas/shared.js'
 import { createPasswordHasher, type PasswordHasher } from './passwords.js'
 import { createTokenService, revocationReason, type Role, type TokenService } from './tokens.js'
+import { createAsymmetricKeyRing, createSecretKeyRing, verifyOptions } from './keys.js'
 
 /** Who is calling, from a verified access token and the database row read with it. */
 export interface AuthContext {
@@ -97,21 +98,19 @@ export default fp(async (app) => {
     // The algorithm is pinned on both sides: a token with `alg: none`, or signed with another
     // algorithm (e.g. an RS256 public key used as an HMAC secret), never reaches the claims.
     sign: { algorithm: 'HS256' },
-    verify: {
-      algorithms: ['HS256'],
-      allowedIss: config.JWT_ISSUER,
-      allowedAud: config.JWT_AUDIENCE,
-      requiredClaims: ['sub', 'jti', 'sid', 'type', 'iat', 'exp', 'iss', 'aud'],
-      // Remember verified tokens (signature and claims; an entry never outlives the token's
-      // exp): a client sends the same access token many times. Revocation is not cached: it
-      // is checked against the database on every request.
-      cache: 10_000,
-    },
+    verify: { algorithms: ['HS256'], ...verifyOptions(config) },
   })
   // Parsed on demand, by refreshTokenOf() alone (hook: false): no other route reads a cookie, and
   // the per-request path of every authenticated route stays as it was.
   await app.register(fastifyCookie, { hook: false })
-  app.decorate('tokens', createTokenService(app.jwt, config))
+  // HS256 signs with JWT_SECRET through @fastify/jwt; EdDSA and ES256 with the database's key
+  // pairs (API.md §9). Either way the header checks of keys.ts run first.
+  const keyRing = config.JWT_ALGORITHM === 'HS256'
+    ? createSecretKeyRing(app.jwt)
+    : await createAsymmetricKeyRing(app.repos.signingKeys, config, (error) => app.log.warn({ err: error }, 'signing keys: refresh failed; the last keys read stay in use'))
+  app.addHook('onClose', async () => keyRing.close())
+  app.decorate('keyRing', keyRing)
+  app.decorate('tokens', createTokenService(keyRing, config))
   app.decorate('passwords', await createPasswordHasher())
   // null, not an object: a decorator object would be shared by every request.
   app.decorateRequest('auth', null)

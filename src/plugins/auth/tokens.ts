@@ -1,5 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto'
-import type { JWT } from '@fastify/jwt'
+import type { TokenCodec } from './keys.js'
 import type { Config } from '../../config.js'
 import { AppError } from '../../errors.js'
 import type { TokenState } from '../../repositories/tokens.js'
@@ -63,7 +63,7 @@ const USER_ID = /^[1-9]\d{0,15}$/
 
 const FAST_JWT_EXPIRED = 'FAST_JWT_EXPIRED'
 
-export function createTokenService (jwt: JWT, config: Config) {
+export function createTokenService (jwt: TokenCodec, config: Config) {
   const invalid = (message: string) => new AppError(401, 'token_invalid', message)
 
   function sign (claims: Omit<TokenClaims, 'iss' | 'aud'>) {
