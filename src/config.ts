@@ -38,6 +38,9 @@ const EnvSchema = Type.Object({
   BLOCKLIST_PURGE_INTERVAL: Duration('10m'),
   CORS_ORIGINS: Type.String({ default: '', description: 'Comma-separated origins allowed cross-origin; empty: none' }),
   TRUST_PROXY: Type.Boolean({ default: false, description: 'Take the client address from X-Forwarded-For' }),
+  // API.md §11: the per-IP counts shared by every instance. Unset: each process counts alone.
+  REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://' })),
+  REDIS_KEY_PREFIX: Type.String({ minLength: 1, default: 'boardkit:rate-limit:' }),
 })
 type Env = Static<typeof EnvSchema>
 
