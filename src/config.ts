@@ -93,6 +93,14 @@ export function loadConfig(source: Record<string, string | undefined>): Config {
     throw new ConfigError(`${key}: ${message} (got ${JSON.stringify(raw[key] ?? null)})`)
   }
 
+  for (const url of databaseUrls(env.DATABASE_URL)) {
+    try {
+      if (!new URL(url).hostname) throw new Error('no host')
+    } catch {
+      throw new ConfigError(`DATABASE_URL: not a mysql:// URL with one or more comma-separated hosts (got ${JSON.stringify(env.DATABASE_URL.replace(/\/\/[^@/]*@/, '//***@'))})`)
+    }
+  }
+
   const secret = env.JWT_SECRET
   if (env.NODE_ENV === 'production') {
     if (!secret) throw new ConfigError('JWT_SECRET: required in production')
@@ -117,9 +125,21 @@ export function loadConfig(source: Record<string, string | undefined>): Config {
   })
 }
 
-/** Host, port and database name of DATABASE_URL, for messages and for creating the database. */
+/**
+ * DATABASE_URL names one server, or several comma-separated hosts of one cluster (API.md §11):
+ * `mysql://user:pass@10.0.0.1:3306,10.0.0.2:3306/boardkit`. One single-host URL per host, in the
+ * order given, each with the same credentials, database and options.
+ */
+export function databaseUrls(databaseUrl: string): string[] {
+  const match = /^(mysql:\/\/(?:[^@/]*@)?)([^/?#]*)(.*)$/s.exec(databaseUrl)
+  if (!match) return [databaseUrl]
+  const [, prefix, hosts, rest] = match
+  return hosts!.split(',').map((host) => `${prefix}${host.trim()}${rest}`)
+}
+
+/** Host, port and database name of (the first host of) DATABASE_URL, for messages and for creating the database. */
 export function describeDatabase(config: Pick<Config, 'DATABASE_URL'>) {
-  const url = new URL(config.DATABASE_URL)
+  const url = new URL(databaseUrls(config.DATABASE_URL)[0]!)
   return {
     host: url.hostname,
     port: Number(url.port || 3306),

@@ -2,6 +2,7 @@ import { lt } from 'drizzle-orm'
 import { tokenBlocklist } from '../../drizzle/schema.js'
 import { createBatchLoader, MAX_BATCH_SIZE, statementsBySize } from '../db/batch.js'
 import { isDuplicateKey } from '../db/errors.js'
+import { isConflict } from '../db/cluster.js'
 import type { Pool } from 'mysql2/promise'
 import type { Database } from '../db/database.js'
 import type { User } from '../schemas/shared.js'
@@ -106,6 +107,9 @@ export function createTokensRepository (db: Database, pool: Pool) {
         return true
       } catch (error) {
         if (isDuplicateKey(error)) return false
+        // On a Galera cluster a rotation through another node that committed first shows as a
+        // certification conflict (1213) rather than a duplicate key: the race is lost all the same.
+        if (isConflict(error)) return false
         throw error
       }
     },
