@@ -14,4 +14,4 @@ trap 'bash scripts/cluster.sh stop' EXIT
 [ -d "$CLUSTER_DIR" ] && bash scripts/cluster.sh stop
 bash scripts/cluster.sh start || exit 1
 # Bounded: every loop in the tests has its own cap; this is the guard around them all.
-timeout 900 npx tap --disable-coverage --timeout=600 test-cluster
+timeout 900 npx tap --disable-coverage --timeout=600 test-cluster/cluster.cluster.ts
