@@ -1,4 +1,4 @@
-// npm run bench [-- --json results.json] [-- --scale] [-- --shapes] [-- --duration 10] [-- --only /boards/:id]
+// npm run bench [-- --json results.json] [-- --scale] [-- --shapes] [-- --cluster] [-- --duration 10] [-- --only /boards/:id]
 //   [-- --algorithm HS256|EdDSA|ES256]
 // Starts the API against its own database, seeds it, and measures each scenario for a fixed
 // time at fixed concurrency, in one run. Absolute figures vary on a shared machine; each
@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util'
 import { writeFile } from 'node:fs/promises'
 import autocannon, { type Options, type Result } from 'autocannon'
 import { benchShapes } from './shapes.js'
+import { benchCluster } from './cluster.js'
 import { connect, login, resetDatabase, seed, seedBlocklist, startApi, waitForQuietDatabase, type RunningApi } from './harness.js'
 
 const { values: args } = parseArgs({
@@ -15,6 +16,8 @@ const { values: args } = parseArgs({
     scale: { type: 'boolean', default: false },
     // Pages on other data shapes, at one connection, against GET /me (bench/shapes.ts).
     shapes: { type: 'boolean', default: false },
+    // HAProxy + 3 instances on 3 Galera nodes vs 1 instance on 1 node (bench/cluster.ts).
+    cluster: { type: 'boolean', default: false },
     duration: { type: 'string', default: '10' },
     connections: { type: 'string', default: '50' },
     // Run only the scenarios whose name contains one of these (GET /health always runs: the ratios need it).
@@ -199,4 +202,5 @@ function report (rows: Row[], rssPeakMb: number) {
 }
 
 if (args.shapes) process.exitCode = await benchShapes() ? 0 : 1
+else if (args.cluster) await benchCluster(DURATION, CONNECTIONS)
 else await main()

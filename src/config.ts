@@ -59,6 +59,9 @@ const EnvSchema = Type.Object({
   MAIL_FROM: Type.String({ minLength: 3, default: 'boardkit <no-reply@localhost>' }),
   MAIL_RETRY_DELAYS: Type.String({ pattern: '^(\\d+(ms|s|m|h|d)?)(,\\d+(ms|s|m|h|d)?)*$|^$', default: '1s,5s,30s,2m,10m', description: 'Waits before each retry of a failed mail' }),
   APP_URL: Type.String({ pattern: '^https?://[^/?#]+(/[^?#]*)?$', default: 'http://127.0.0.1:3000', description: 'Where the links in mails point' }),
+  // API.md §11: the per-IP counts shared by every instance. Unset: each process counts alone.
+  REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://' })),
+  REDIS_KEY_PREFIX: Type.String({ minLength: 1, default: 'boardkit:rate-limit:' }),
 })
 type Env = Static<typeof EnvSchema>
 
@@ -114,6 +117,14 @@ export function loadConfig(source: Record<string, string | undefined>): Config {
     throw new ConfigError(`${key}: ${message} (got ${JSON.stringify(raw[key] ?? null)})`)
   }
 
+  for (const url of databaseUrls(env.DATABASE_URL)) {
+    try {
+      if (!new URL(url).hostname) throw new Error('no host')
+    } catch {
+      throw new ConfigError(`DATABASE_URL: not a mysql:// URL with one or more comma-separated hosts (got ${JSON.stringify(env.DATABASE_URL.replace(/\/\/[^@/]*@/, '//***@'))})`)
+    }
+  }
+
   const secret = env.JWT_SECRET
   if (env.NODE_ENV === 'production') {
     if (!secret) throw new ConfigError('JWT_SECRET: required in production')
@@ -157,9 +168,21 @@ export function loadConfig(source: Record<string, string | undefined>): Config {
   })
 }
 
-/** Host, port and database name of DATABASE_URL, for messages and for creating the database. */
+/**
+ * DATABASE_URL names one server, or several comma-separated hosts of one cluster (API.md §11):
+ * `mysql://user:pass@10.0.0.1:3306,10.0.0.2:3306/boardkit`. One single-host URL per host, in the
+ * order given, each with the same credentials, database and options.
+ */
+export function databaseUrls(databaseUrl: string): string[] {
+  const match = /^(mysql:\/\/(?:[^@/]*@)?)([^/?#]*)(.*)$/s.exec(databaseUrl)
+  if (!match) return [databaseUrl]
+  const [, prefix, hosts, rest] = match
+  return hosts!.split(',').map((host) => `${prefix}${host.trim()}${rest}`)
+}
+
+/** Host, port and database name of (the first host of) DATABASE_URL, for messages and for creating the database. */
 export function describeDatabase(config: Pick<Config, 'DATABASE_URL'>) {
-  const url = new URL(config.DATABASE_URL)
+  const url = new URL(databaseUrls(config.DATABASE_URL)[0]!)
   return {
     host: url.hostname,
     port: Number(url.port || 3306),

@@ -5,6 +5,8 @@ const UNAVAILABLE_CODES = new Set([
   'PROTOCOL_CONNECTION_LOST', 'PROTOCOL_SEQUENCE_TIMEOUT', 'POOL_CLOSED', 'POOL_ACQUIRE_TIMEOUT',
   'ER_CON_COUNT_ERROR', 'ER_SERVER_SHUTDOWN', 'ER_ACCESS_DENIED_ERROR', 'ER_BAD_DB_ERROR',
   'ER_LOCK_WAIT_TIMEOUT', 'ER_LOCK_DEADLOCK', 'ER_QUERY_TIMEOUT', 'ER_CONNECTION_KILLED',
+  // 1047: a Galera node outside the primary component, or not synced yet, refuses statements.
+  'ER_UNKNOWN_COM_ERROR',
 ])
 
 interface DriverError { code?: string, errno?: number, fatal?: boolean, cause?: unknown }

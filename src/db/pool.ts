@@ -1,5 +1,6 @@
 import { createPool, type Pool, type PoolConnection, type PoolOptions } from 'mysql2/promise'
-import type { Config } from '../config.js'
+import { databaseUrls, type Config } from '../config.js'
+import { createFailoverPool, enableCausalReads } from './cluster.js'
 
 /** Connection options shared by the request pool and the start-up connection. */
 export function connectionOptions (config: Config): PoolOptions {
@@ -116,7 +117,7 @@ async function checkout (pool: Pool, budget: number): Promise<PoolConnection> {
 }
 
 export function createDatabasePool (config: Config): Pool {
-  const pool = createPool({
+  const options: PoolOptions = {
     ...connectionOptions(config),
     connectionLimit: config.DB_POOL_SIZE,
     maxIdle: config.DB_POOL_SIZE,
@@ -124,7 +125,11 @@ export function createDatabasePool (config: Config): Pool {
     // mysql2 otherwise captures a stack trace on every query (8% of the CPU time of a read in
     // npm run bench) to decorate errors we log but never show.
     trace: false,
-  })
+  }
+  // Several hosts (a Galera cluster, API.md §11): one pool each, with failover (db/cluster.ts).
+  const urls = databaseUrls(config.DATABASE_URL)
+  const pool = urls.length === 1 ? createPool(options) : createFailoverPool(urls, (uri) => createPool({ ...options, uri }))
+  enableCausalReads(pool)
   // Dates are read and written as UTC (timezone: 'Z' above); the server's CURRENT_TIMESTAMP
   // defaults must be UTC too, or the refresh reuse window would be off by the server's offset.
   // The event hands out the callback-style connection, whatever the promise typings say.

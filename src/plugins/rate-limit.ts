@@ -1,5 +1,7 @@
 import fp from 'fastify-plugin'
 import fastifyRateLimit from '@fastify/rate-limit'
+import { Redis } from 'ioredis'
+import type { FastifyBaseLogger } from 'fastify'
 import type { Config } from '../config.js'
 import { AppError } from '../errors.js'
 
@@ -13,9 +15,42 @@ declare module 'fastify' {
 const MINUTE = 60_000
 
 /**
- * Per-IP request limits (API.md §6), kept in each process's memory: they blunt floods from one
- * address. Password guessing against one account from many addresses is stopped by the
- * per-account lockout in the database (routes/auth, repositories/login-failures).
+ * The Redis client of the shared counters (API.md §11). Tuned to fail fast rather than to queue:
+ * a request must never wait on Redis. With the offline queue off, a command sent while the
+ * connection is down fails at once, and @fastify/rate-limit's skipOnError then serves the request
+ * uncounted (limits fail open). ioredis keeps reconnecting by itself, so counting resumes when
+ * Redis is back. One warning when counting stops and one line when it resumes, not one per
+ * failed reconnect.
+ */
+function createRedisClient (url: string, log: FastifyBaseLogger): Redis {
+  const redis = new Redis(url, {
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    connectTimeout: 500,
+    // A connection that is open but silent (a dead peer, a cut network) must not hold requests.
+    commandTimeout: 250,
+    retryStrategy: (attempt) => Math.min(attempt * 100, 2000),
+    lazyConnect: false,
+  })
+  let failing = false
+  redis.on('error', (error: Error) => {
+    if (failing) return
+    failing = true
+    log.warn({ err: error }, 'Redis unreachable: per-IP limits are not counted until it is back')
+  })
+  redis.on('ready', () => {
+    if (!failing) return
+    failing = false
+    log.info('Redis reachable again: per-IP limits are counted again')
+  })
+  return redis
+}
+
+/**
+ * Per-IP request limits (API.md §6): they blunt floods from one address. Counted in this
+ * process's memory, or in Redis when REDIS_URL is set so that every instance behind a load
+ * balancer shares one count (§11). Password guessing against one account from many addresses is
+ * stopped by the per-account lockout in the database (routes/auth, repositories/login-failures).
  */
 export default fp(async (app) => {
   const config: Config = app.config
@@ -30,10 +65,26 @@ export default fp(async (app) => {
     route.config = { ...route.config, rateLimit: max > 0 ? { max, timeWindow: MINUTE } : false }
   })
 
+  const redis = config.REDIS_URL ? createRedisClient(config.REDIS_URL, app.log) : undefined
+  // disconnect(), not quit(): quit waits for an answer that never comes while Redis is away.
+  if (redis) {
+    app.addHook('onClose', async () => redis.disconnect())
+    // Start counting from the first request when Redis is there; when it is not, start anyway
+    // (fail open) rather than keep the instance out of its load balancer.
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, 1000)
+      redis.once('ready', () => {
+        clearTimeout(timer)
+        resolve()
+      })
+    })
+  }
+
   await app.register(fastifyRateLimit, {
     global: config.RATE_LIMIT_GLOBAL > 0,
     max: Math.max(config.RATE_LIMIT_GLOBAL, 1),
     timeWindow: MINUTE,
+    ...(redis && { redis, nameSpace: config.REDIS_KEY_PREFIX, skipOnError: true }),
     // RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset (IETF draft) and Retry-After.
     enableDraftSpec: true,
     errorResponseBuilder: (_request, context) =>

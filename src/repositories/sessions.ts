@@ -1,6 +1,7 @@
 import { and, desc, eq, gt, isNull, lt, or, sql } from 'drizzle-orm'
 import { sessions, tokenBlocklist, users } from '../../drizzle/schema.js'
 import { isDuplicateKey } from '../db/errors.js'
+import { isConflict } from '../db/cluster.js'
 import type { Database } from '../db/database.js'
 
 /** A session as API.md §7 shows it, less `current` (which depends on the caller). */
@@ -82,6 +83,12 @@ export function createSessionsRepository (db: Database) {
         const [result] = await tx.update(sessions).set({ ...rest, last_used_at: at })
           .where(and(eq(sessions.id, id), isNull(sessions.ended_at)))
         return result.affectedRows > 0 ? 'rotated' : 'ended'
+      }).catch((error: unknown) => {
+        // On a Galera cluster a rotation of the same token through another node that committed
+        // first fails this one's certification at commit (1213), not with a duplicate key: the
+        // race is lost all the same, and the loser gets the 401 of a spent token (API.md §11).
+        if (isConflict(error)) return 'spent' as const
+        throw error
       })
     },
 

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# npm run test:cluster: starts the local cluster (scripts/cluster.sh) with the abuse limits off
+# (the tests log in hundreds of times from one address, as API.md §6 allows harnesses), runs
+# test-cluster/ against it, and always tears it down.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+export CLUSTER_DIR=${CLUSTER_DIR:-/tmp/boardkit-cluster-test}
+export CLUSTER_PORT=${CLUSTER_PORT:-8090} API_PORT=${API_PORT:-3111}
+export RATE_LIMIT_AUTH=0 RATE_LIMIT_REFRESH=0 RATE_LIMIT_GLOBAL=0 LOGIN_MAX_FAILURES=0
+
+trap 'bash scripts/cluster.sh stop' EXIT
+# A cluster left by an interrupted run would hold the ports.
+[ -d "$CLUSTER_DIR" ] && bash scripts/cluster.sh stop
+bash scripts/cluster.sh start || exit 1
+# Bounded: every loop in the tests has its own cap; this is the guard around them all.
+timeout 900 npx tap --disable-coverage --timeout=600 test-cluster/cluster.cluster.ts
