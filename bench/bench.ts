@@ -1,4 +1,4 @@
-// npm run bench [-- --json results.json] [-- --scale] [-- --duration 10] [-- --only /boards/:id]
+// npm run bench [-- --json results.json] [-- --scale] [-- --duration 10] [-- --only /boards/:id] [-- --database boardkit_bench]
 // Starts the API against its own database, seeds it, and measures each scenario for a fixed
 // time at fixed concurrency, in one run. Absolute figures vary on a shared machine; each
 // scenario's ratio to GET /health in the same run is the figure to steer by.
@@ -15,11 +15,13 @@ const { values: args } = parseArgs({
     connections: { type: 'string', default: '50' },
     // Run only the scenarios whose name contains this (GET /health always runs: the ratios need it).
     only: { type: 'string' },
+    // Dropped and re-created by each run: two runs at once (say, two checkouts) need two names.
+    database: { type: 'string', default: 'boardkit_bench' },
   },
 })
 const DURATION = Number(args.duration)
 const CONNECTIONS = Number(args.connections)
-const DATABASE = 'boardkit_bench'
+const DATABASE = args.database
 const USERS = 1000
 const BOARDS = args.scale ? 1_000_000 : 100_000
 
