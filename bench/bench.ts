@@ -1,5 +1,5 @@
 // npm run bench [-- --json results.json] [-- --scale] [-- --shapes] [-- --cluster] [-- --duration 10] [-- --only /boards/:id]
-//   [-- --algorithm HS256|EdDSA|ES256]
+//   [-- --algorithm HS256|EdDSA|ES256] [-- --database boardkit_bench]
 // Starts the API against its own database, seeds it, and measures each scenario for a fixed
 // time at fixed concurrency, in one run. Absolute figures vary on a shared machine; each
 // scenario's ratio to GET /health in the same run is the figure to steer by.
@@ -24,7 +24,7 @@ const { values: args } = parseArgs({
     only: { type: 'string', multiple: true },
     // JWT_ALGORITHM of the API under test (API.md §9); scenario names carry it unless HS256.
     algorithm: { type: 'string', default: 'HS256' },
-    // Its own database, for runs side by side (it is dropped and re-seeded).
+    // Dropped and re-created by each run: two runs at once (say, two checkouts) need two names.
     database: { type: 'string', default: 'boardkit_bench' },
   },
 })

@@ -1,11 +1,12 @@
 // Shared by `npm run bench` and `npm run load`: a dedicated database, the API in a child
 // process on 127.0.0.1, and seeding through SQL. Loopback only, by construction.
 import { fork, type ChildProcess } from 'node:child_process'
+import { readFile } from 'node:fs/promises'
+import { createServer, type AddressInfo } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { createConnection, type Connection } from 'mysql2/promise'
 import argon2 from 'argon2'
 import { ARGON2_PARAMETERS } from '../src/plugins/auth/passwords.js'
-import type { ProcessMetrics } from './api-process.js'
 
 export const SERVER_URL = 'mysql://root@127.0.0.1:3306'
 export const PASSWORD = 'bench-password'
@@ -17,19 +18,64 @@ export interface RunningApi {
   stop (): Promise<void>
 }
 
-/** Starts the API against `database` with abuse limits off (one address sends everything). */
+export interface ProcessMetrics {
+  rssPeakMb: number
+  eventLoopDelayP99Ms: number
+}
+
+/**
+ * `npm start`'s command line, read from package.json, so that the benchmarks measure the process
+ * operators run (compiled JavaScript, the same environment settings and Node.js flags) and
+ * cannot drift from it.
+ */
+async function startCommand (): Promise<{ env: Record<string, string>, nodeArgs: string[], entry: string }> {
+  const pkg = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8'))
+  const words = String(pkg.scripts.start).split(/\s+/)
+  const env: Record<string, string> = {}
+  while (/^[A-Z_]+=/.test(words[0] ?? '')) {
+    const [name, ...value] = words.shift()!.split('=')
+    env[name!] = value.join('=')
+  }
+  const [node, ...nodeArgs] = words
+  const entry = nodeArgs.pop()
+  if (node !== 'node' || !entry?.endsWith('.js') || nodeArgs.some((arg) => !arg.startsWith('--'))) {
+    throw new Error(`package.json's start script is not "[NAME=value] node [--flags] <file>.js": ${pkg.scripts.start}`)
+  }
+  return { env, nodeArgs, entry: fileURLToPath(new URL(`../${entry}`, import.meta.url)) }
+}
+
+async function freePort (): Promise<number> {
+  const server = createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as AddressInfo
+  await new Promise((resolve) => server.close(resolve))
+  return port
+}
+
+/**
+ * Starts the API against `database` with abuse limits off (one address sends everything), as
+ * `npm start` runs it (`npm run bench` and `npm run load` build dist/ first), plus
+ * bench/api-probe.js for the figures only the process can see.
+ */
 export async function startApi (database: string, env: Record<string, string> = {}): Promise<RunningApi> {
-  const child: ChildProcess = fork(fileURLToPath(new URL('./api-process.ts', import.meta.url)), {
+  const start = await startCommand()
+  const port = await freePort()
+  const url = `http://127.0.0.1:${port}`
+  const child: ChildProcess = fork(start.entry, {
     // API_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=prof", profiles the API process alone.
-    execArgv: ['--import', 'tsx', ...(process.env.API_NODE_ARGS?.split(' ').filter(Boolean) ?? [])],
+    execArgv: [...start.nodeArgs, '--import', String(new URL('./api-probe.js', import.meta.url)),
+      ...(process.env.API_NODE_ARGS?.split(' ').filter(Boolean) ?? [])],
     env: {
       PATH: process.env.PATH,
+      ...start.env,
       NODE_ENV: 'production',
       LOG_LEVEL: 'warn',
       JWT_SECRET: 'benchmark-secret-benchmark-secret-benchmark!',
       // Production refuses EdDSA/ES256 without it (bench --algorithm).
       JWT_KEY_ENCRYPTION_SECRET: 'benchmark-key-encryption-secret-benchmark!',
       DATABASE_URL: `${SERVER_URL}/${database}`,
+      HOST: '127.0.0.1',
+      PORT: String(port),
       RATE_LIMIT_AUTH: '0',
       RATE_LIMIT_REFRESH: '0',
       RATE_LIMIT_GLOBAL: '0',
@@ -38,20 +84,27 @@ export async function startApi (database: string, env: Record<string, string> = 
     },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   })
-  const port = await new Promise<number>((resolve, reject) => {
-    child.once('message', (message: { port: number }) => resolve(message.port))
-    child.once('exit', (code) => reject(new Error(`the API exited during start-up (code ${code})`)))
-  })
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve))
+  // Start-up creates the database if needed and migrates it before listening.
+  const deadline = Date.now() + 60_000
+  while (!await fetch(`${url}/health`).then((response) => response.ok, () => false)) {
+    if (child.exitCode !== null || Date.now() > deadline) {
+      child.kill('SIGKILL')
+      throw new Error(`the API did not start (exit code ${child.exitCode})`)
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200))
+  }
   return {
-    url: `http://127.0.0.1:${port}`,
+    url,
     metrics: () => new Promise((resolve) => {
       child.once('message', (message: { metrics: ProcessMetrics }) => resolve(message.metrics))
       child.send('metrics')
     }),
-    stop: () => new Promise((resolve) => {
-      child.once('exit', () => resolve())
-      child.send('stop')
-    }),
+    stop: async () => {
+      // SIGTERM, as a process manager stops `npm start`: the server closes gracefully.
+      child.kill('SIGTERM')
+      await exited
+    },
   }
 }
 

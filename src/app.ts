@@ -74,11 +74,23 @@ function answerClientError (error: NodeJS.ErrnoException, socket: Duplex) {
     `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`)
 }
 
+/**
+ * Readable lines (pino-pretty) for a developer at a terminal: NODE_ENV=development and stdout a
+ * TTY. JSON lines everywhere else, for log collectors. pino-pretty runs in a worker thread that
+ * is started, and the package loaded, only in that case.
+ */
+export function logTransport (config: Pick<Config, 'NODE_ENV'>, stdoutIsTTY = process.stdout.isTTY === true) {
+  return config.NODE_ENV === 'development' && stdoutIsTTY
+    ? { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } }
+    : undefined
+}
+
 /** The one factory: the server, the tests, the CLIs and the OpenAPI export all build the app here. */
 export async function buildApp (config: Config) {
   const app = Fastify({
     logger: {
       level: config.LOG_LEVEL,
+      transport: logTransport(config),
       redact: {
         paths: ['req.headers.authorization', 'req.headers.cookie', '*.password', '*.current_password', '*.new_password',
           '*.access_token', '*.refresh_token', '*.password_hash'],

@@ -15,8 +15,8 @@ import { fileURLToPath } from 'node:url'
 import { createConnection } from 'mysql2/promise'
 import { chromium, type Browser, type BrowserContext, type Page, type Response } from 'playwright-core'
 import t, { type Test } from 'tap'
+import { REPO_ROOT, SERVER_ARGS } from '../test/helper.js'
 
-const REPO_ROOT = fileURLToPath(new URL('../', import.meta.url))
 const OUTPUT = fileURLToPath(new URL('../test-output/', import.meta.url))
 const MYSQL = 'mysql://root@127.0.0.1:3306'
 const CHROMIUM = '/usr/bin/chromium'
@@ -41,7 +41,7 @@ async function startServer (t: Test, env: Record<string, string> = {}): Promise<
   const database = `boardkit_t_e2e_${randomBytes(4).toString('hex')}`
   const port = await freePort()
   const url = `http://127.0.0.1:${port}`
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+  const child = spawn(process.execPath, SERVER_ARGS, {
     cwd: REPO_ROOT,
     env: {
       PATH: process.env.PATH ?? '/usr/bin:/bin',

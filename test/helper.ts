@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { createServer } from 'node:net'
+import { fileURLToPath } from 'node:url'
 import type { LightMyRequestResponse } from 'fastify'
 import { createConnection } from 'mysql2/promise'
 import type { Test } from 'tap'
@@ -9,11 +10,19 @@ import { prepareDatabase } from '../src/db/prepare.js'
 
 export const SERVER_URL = 'mysql://root@127.0.0.1:3306'
 
+/** The repository's root: the working directory of the processes below. */
+export const REPO_ROOT = fileURLToPath(new URL('../', import.meta.url))
+
 /**
- * How tests start the real server as a child process (run from the repository root): the one
- * place to change when the server is started differently (e.g. from compiled dist/).
+ * Node's arguments for a real process of ours, for the tests that need one rather than
+ * `buildApp` (signals, the log stream, start-up failures): one place, so every such test runs
+ * it alike. From the TypeScript sources through tsx, so a test file runs without a build and
+ * its coverage maps to src/. `npm start` runs the same modules compiled (dist/); .ci/run starts
+ * that from a production install, and `npm run bench` measures it.
  */
-export const SERVER_COMMAND: readonly [string, ...string[]] = [process.execPath, '--import', 'tsx', 'src/server.ts']
+const fromSource = (entry: string) => ['--import', 'tsx', entry]
+export const SERVER_ARGS = fromSource('src/server.ts')
+export const CLI_ARGS = fromSource('src/cli/index.ts')
 export const TEST_SECRET = 'test-secret-that-is-long-enough-for-hs256!!'
 
 /**

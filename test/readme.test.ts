@@ -1,12 +1,10 @@
 import { spawn, spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
-import { fileURLToPath } from 'node:url'
 import { createConnection } from 'mysql2/promise'
 import t from 'tap'
-import { freePort, SERVER_URL } from './helper.js'
+import { freePort, REPO_ROOT, SERVER_ARGS, SERVER_URL } from './helper.js'
 
-const REPO_ROOT = fileURLToPath(new URL('../', import.meta.url))
 const README_URL = 'http://127.0.0.1:3000'
 
 /** The first ```sh block after the `## Walkthrough (curl)` heading (and before the next `## `). */
@@ -60,7 +58,7 @@ t.test('the README walkthrough works as written', async (t) => {
   const database = `boardkit_t_readme_${randomBytes(4).toString('hex')}`
   const port = await freePort()
   const url = `http://127.0.0.1:${port}`
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+  const child = spawn(process.execPath, SERVER_ARGS, {
     cwd: REPO_ROOT,
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', PORT: String(port), DATABASE_URL: `${SERVER_URL}/${database}`, LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'pipe', 'pipe'],

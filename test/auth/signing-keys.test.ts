@@ -7,7 +7,7 @@ import type { App } from '../../src/app.js'
 import { ConfigError, loadConfig } from '../../src/config.js'
 import { buildApp } from '../../src/app.js'
 import { decryptPrivateKey, KEY_REFRESH_INTERVAL_MS, revokeSigningKey } from '../../src/plugins/auth/keys.js'
-import { assertUnauthorized, bearer, build, createTestDatabase, decodeJwt, registerAndLogin, testConfig } from '../helper.js'
+import { assertUnauthorized, bearer, build, CLI_ARGS, createTestDatabase, decodeJwt, registerAndLogin, testConfig } from '../helper.js'
 import { startTcpProxy } from '../ops/tcp-proxy.js'
 
 // API.md §9: asymmetric signing keys, the JWKS, rotation and revocation across instances, and
@@ -33,7 +33,7 @@ function signWith (key: KeyObject, header: Claims, payload: Claims): string {
 
 /** `npm run cli -- keys …` in a process of its own, as an operator would run it. */
 function cli (databaseUrl: string, args: string[]) {
-  return spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/index.ts', 'keys', ...args], {
+  return spawnSync(process.execPath, [...CLI_ARGS, 'keys', ...args], {
     cwd: new URL('../..', import.meta.url),
     env: { PATH: process.env.PATH, NODE_ENV: 'test', DATABASE_URL: databaseUrl, JWT_ALGORITHM: 'EdDSA', JWT_KEY_ACTIVATION_DELAY: '1s' },
     encoding: 'utf8',
@@ -146,7 +146,7 @@ t.test('a wrong JWT_KEY_ENCRYPTION_SECRET stops a start with one clear line', as
   const first = await buildApp(testConfig({ DATABASE_URL: url, JWT_ALGORITHM: 'ES256' }))
   await first.close()
   // A process of its own: a start that fails half-way leaves its pool open, and the CLI exits.
-  const result = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/index.ts', 'keys', 'list'], {
+  const result = spawnSync(process.execPath, [...CLI_ARGS, 'keys', 'list'], {
     cwd: new URL('../..', import.meta.url),
     env: { PATH: process.env.PATH, NODE_ENV: 'test', DATABASE_URL: url, JWT_ALGORITHM: 'ES256', JWT_KEY_ENCRYPTION_SECRET: 'a-different-secret-of-at-least-32-bytes' },
     encoding: 'utf8',

@@ -1,13 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { fileURLToPath } from 'node:url'
 import { createConnection } from 'mysql2/promise'
 import t from 'tap'
 import { readFileSync } from 'node:fs'
 import { CONFIG_KEYS, ConfigError, EXAMPLE_JWT_SECRET, loadConfig, parseDuration } from '../../src/config.js'
-import { freePort, SERVER_URL } from '../helper.js'
+import { freePort, REPO_ROOT, SERVER_ARGS, SERVER_URL } from '../helper.js'
 
-const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const GOOD_SECRET = 'a-production-secret-of-more-than-32-bytes!'
 
 /** The ConfigError loadConfig throws for `source`, or a failure if it throws none. */
@@ -151,7 +149,7 @@ interface Started {
 }
 
 function startServer (env: Record<string, string>): Started {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+  const child = spawn(process.execPath, SERVER_ARGS, {
     cwd: REPO_ROOT,
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

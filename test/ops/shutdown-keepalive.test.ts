@@ -2,10 +2,9 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { once } from 'node:events'
 import { Agent, request } from 'node:http'
-import { fileURLToPath } from 'node:url'
 import { createConnection } from 'mysql2/promise'
 import t, { type Test } from 'tap'
-import { createTestDatabase, freePort, SERVER_COMMAND } from '../helper.js'
+import { createTestDatabase, freePort, REPO_ROOT, SERVER_ARGS } from '../helper.js'
 
 // SIGTERM while writers keep sending on keep-alive connections, ten times over. A request the
 // server received is answered; a connection is closed only after a response that says
@@ -13,7 +12,6 @@ import { createTestDatabase, freePort, SERVER_COMMAND } from '../helper.js'
 // knowing whether its write happened. After SIGTERM a client sees its answer (201, or 503 for a
 // request that arrived too late) and then a refused connection. The process exits 0.
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const ROUNDS = 10
 const WRITERS = 8
 /** SIGTERM once this many boards were created in the round. */
@@ -59,8 +57,8 @@ interface ServerProcess { port: number, child: ChildProcess, output: () => strin
 /** The real server on its own port, over the given (already migrated) database. */
 async function startServer (t: Test, databaseUrl: string): Promise<ServerProcess> {
   const port = await freePort()
-  const child = spawn(SERVER_COMMAND[0], SERVER_COMMAND.slice(1), {
-    cwd: ROOT,
+  const child = spawn(process.execPath, SERVER_ARGS, {
+    cwd: REPO_ROOT,
     env: {
       PATH: process.env.PATH, NODE_ENV: 'test', LOG_LEVEL: 'warn', JWT_SECRET: SECRET,
       DATABASE_URL: databaseUrl, HOST: '127.0.0.1', PORT: String(port),

@@ -1,17 +1,15 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { once } from 'node:events'
-import { fileURLToPath } from 'node:url'
 import { createConnection } from 'mysql2/promise'
 import t from 'tap'
-import { freePort, SERVER_COMMAND, SERVER_URL } from '../helper.js'
+import { freePort, REPO_ROOT, SERVER_ARGS, SERVER_URL } from '../helper.js'
 
 // Graceful shutdown of the real server (src/server.ts): SIGTERM in the middle of a burst of
 // writes. The process stops accepting, lets the requests in flight finish, closes the pool and
 // exits 0. No client is told 201 for a board that is not stored; requests that come too late
 // get 503 or a connection error.
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const TOTAL = 200
 const CONCURRENCY = 20
 /** SIGTERM once this many requests have completed (and at least one of them was a 201). */
@@ -42,8 +40,8 @@ t.test('SIGTERM during a burst of POST /boards', async (t) => {
     await connection.end()
   })
 
-  const child: ChildProcess = spawn(SERVER_COMMAND[0], SERVER_COMMAND.slice(1), {
-    cwd: ROOT,
+  const child: ChildProcess = spawn(process.execPath, SERVER_ARGS, {
+    cwd: REPO_ROOT,
     env: {
       PATH: process.env.PATH,
       NODE_ENV: 'test',

@@ -1,16 +1,14 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { fileURLToPath } from 'node:url'
 import { createConnection } from 'mysql2/promise'
 import t from 'tap'
-import { freePort, SERVER_URL } from '../helper.js'
+import { freePort, REPO_ROOT, SERVER_ARGS, SERVER_URL } from '../helper.js'
 
 // Nothing secret reaches the log: the real server (src/server.ts) runs as a child process at
 // LOG_LEVEL=trace, goes through register → login → me → refresh → logout and a failed login,
 // and its whole output is searched for the password and every token. buildApp() has no option
 // for a log destination, so a child process is the way to capture what production would print.
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const SECRET = `logs-test-secret-${randomBytes(24).toString('hex')}`
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 
@@ -41,8 +39,8 @@ t.test('the log never contains a password or a token', async (t) => {
   const port = await freePort()
   const base = `http://127.0.0.1:${port}`
   // Its own process group, so a hung server (tsx and the node it starts) can be killed by id.
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
-    cwd: ROOT,
+  const child = spawn(process.execPath, SERVER_ARGS, {
+    cwd: REPO_ROOT,
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: {

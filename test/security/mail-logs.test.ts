@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto'
 import { fileURLToPath } from 'node:url'
 import { createConnection } from 'mysql2/promise'
 import t, { type Test } from 'tap'
-import { freePort, SERVER_URL } from '../helper.js'
+import { freePort, SERVER_ARGS, SERVER_URL } from '../helper.js'
 import { startMailServer, tokenOfLink } from '../mail-server.js'
 
 // A reset token in a log is an account takeover for whoever reads the log (API.md §10). The real
@@ -27,7 +27,7 @@ async function startServer (t: Test, env: Record<string, string>): Promise<Serve
   })
   const port = await freePort()
   // Its own process group, so a hung server (tsx and the node it starts) can be killed by id.
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+  const child: ChildProcess = spawn(process.execPath, SERVER_ARGS, {
     cwd: ROOT,
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
