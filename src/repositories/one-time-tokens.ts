@@ -2,6 +2,7 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
 import { and, count, eq, gt, isNull, lt, sql, TransactionRollbackError } from 'drizzle-orm'
 import { oneTimeTokens, users } from '../../drizzle/schema.js'
 import type { Database } from '../db/database.js'
+import { deleteInBatches } from '../db/delete-in-batches.js'
 
 export type TokenPurpose = 'password_reset' | 'email_verification'
 
@@ -157,15 +158,10 @@ export function createOneTimeTokensRepository (db: Database) {
     },
 
     /** Deletes tokens that expired over an hour ago: they no longer count towards the mail cap. */
-    async purgeExpired (batchSize = 5000): Promise<number> {
-      let total = 0
-      for (;;) {
-        // one_time_tokens_expires_at_idx.
-        const [result] = await db.delete(oneTimeTokens)
-          .where(lt(oneTimeTokens.expires_at, sql`CURRENT_TIMESTAMP(3) - INTERVAL ${HOUR_MS * 1000} MICROSECOND`)).limit(batchSize)
-        total += result.affectedRows
-        if (result.affectedRows < batchSize) return total
-      }
+    purgeExpired (batchSize?: number): Promise<number> {
+      // one_time_tokens_expires_at_idx.
+      return deleteInBatches((limit) => db.delete(oneTimeTokens)
+        .where(lt(oneTimeTokens.expires_at, sql`CURRENT_TIMESTAMP(3) - INTERVAL ${HOUR_MS * 1000} MICROSECOND`)).limit(limit), batchSize)
     },
   }
 }

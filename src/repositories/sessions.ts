@@ -3,6 +3,7 @@ import { sessions, tokenBlocklist, users } from '../../drizzle/schema.js'
 import { isDuplicateKey } from '../db/errors.js'
 import { isConflict } from '../db/cluster.js'
 import type { Database } from '../db/database.js'
+import { deleteInBatches } from '../db/delete-in-batches.js'
 
 /** A session as API.md §7 shows it, less `current` (which depends on the caller). */
 export interface SessionRow {
@@ -135,13 +136,8 @@ export function createSessionsRepository (db: Database) {
     },
 
     /** Deletes expired and ended sessions (by sessions_expires_at_idx), in batches like the blocklist's purge. */
-    async purgeExpired (now = new Date(), batchSize = 5000): Promise<number> {
-      let total = 0
-      for (;;) {
-        const [result] = await db.delete(sessions).where(lt(sessions.expires_at, now)).limit(batchSize)
-        total += result.affectedRows
-        if (result.affectedRows < batchSize) return total
-      }
+    purgeExpired (now = new Date(), batchSize?: number): Promise<number> {
+      return deleteInBatches((limit) => db.delete(sessions).where(lt(sessions.expires_at, now)).limit(limit), batchSize)
     },
   }
 }

@@ -4,6 +4,7 @@ import { createBatchLoader, MAX_BATCH_SIZE, statementsBySize } from '../db/batch
 import type { Pool } from 'mysql2/promise'
 import type { Database } from '../db/database.js'
 import type { User } from '../schemas/shared.js'
+import { deleteInBatches } from '../db/delete-in-batches.js'
 
 /** Everything the per-request token check needs, from one round trip. Null: the user is gone. */
 export interface TokenState {
@@ -87,13 +88,8 @@ export function createTokensRepository (db: Database, pool: Pool) {
      * Deletes expired rows; they can no longer match a token that verifies. In batches, so a
      * large backlog never holds locks (or runs past the query timeout) in one statement.
      */
-    async purgeExpired (now = new Date(), batchSize = 5000): Promise<number> {
-      let total = 0
-      for (;;) {
-        const [result] = await db.delete(tokenBlocklist).where(lt(tokenBlocklist.expires_at, now)).limit(batchSize)
-        total += result.affectedRows
-        if (result.affectedRows < batchSize) return total
-      }
+    purgeExpired (now = new Date(), batchSize?: number): Promise<number> {
+      return deleteInBatches((limit) => db.delete(tokenBlocklist).where(lt(tokenBlocklist.expires_at, now)).limit(limit), batchSize)
     },
   }
 }
