@@ -96,17 +96,22 @@ export function createFailoverPool (urls: readonly string[], createOne: (url: st
     let inTransaction = false
     const run = (method: Run, target: PoolConnection) => async (options: unknown, ...rest: unknown[]) => {
       const text = statementText(options).trimStart().slice(0, 20).toLowerCase()
-      if (text.startsWith('begin') || text.startsWith('start transaction')) inTransaction = true
-      else if (text.startsWith('commit') || text.startsWith('rollback')) inTransaction = false
+      const begins = text.startsWith('begin') || text.startsWith('start transaction')
+      const ends = text.startsWith('commit') || text.startsWith('rollback')
+      // An autocommit statement that lost certification was rolled back whole: running it again
+      // is safe (a lost INSERT then meets the winner's row as a duplicate key). Nothing of a
+      // transaction is retried, its COMMIT least of all: a COMMIT that lost certification has
+      // rolled the transaction back, and a second COMMIT would "succeed" on nothing (it made two
+      // concurrent refreshes of one token both win, test-cluster).
+      const retryable = !inTransaction && !begins && !ends
+      if (begins) inTransaction = true
+      if (ends) inTransaction = false
       for (let attempt = 0; ; attempt++) {
         try {
           return await method.call(target, options, ...rest)
         } catch (error) {
           if (isNodeFailure(error)) markDown(node)
-          // An autocommit statement that lost certification was rolled back whole: running it
-          // again is safe (a lost INSERT then meets the winner's row as a duplicate key). A
-          // statement inside a transaction is not retried: the transaction is gone with it.
-          if (!isConflict(error) || inTransaction || attempt >= CONFLICT_RETRIES) throw error
+          if (!isConflict(error) || !retryable || attempt >= CONFLICT_RETRIES) throw error
         }
       }
     }
