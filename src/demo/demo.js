@@ -1,15 +1,22 @@
 // The boardkit demo client, in browser mode (API.md §8): log in, call protected routes with the
 // Bearer header, refresh on 401 token_expired, list and create boards, see and end sessions,
-// log out.
+// log out; ask for a password-reset mail, set a new password and verify the email from the
+// mailed links (API.md §10).
 //
 // The access token lives in this script's memory only, never in localStorage or sessionStorage:
 // any script on the page can read storage. The refresh token is not ours to hold at all: the API
 // keeps it in an HttpOnly cookie (POST /login?refresh=cookie) that no script can read, and
 // POST /refresh reads it. So a reload costs one refresh, not a new login.
+//
+// The mailed links are APP_URL/reset-password#token=… and APP_URL/verify-email#token=…; with
+// APP_URL at this page (…/demo) they open it. The token is in the fragment, which the browser
+// never sends; the script reads it once, keeps it in memory and takes it out of the address bar
+// (history, bookmarks, a screen share) at once.
 'use strict'
 
 let tokens = null // { access_token, user }; the refresh token is in the HttpOnly cookie
 let nextCursor = null
+let resetToken = null // the token of a reset link, until it is spent
 
 // Not a secret, only a hint: whether this browser had a session when the page was last left, so
 // a signed-out visitor's page load does not try a refresh that can only fail.
@@ -73,8 +80,11 @@ function signedIn (data) {
   $('#whoami').hidden = false
   $('#logout').hidden = false
   $('#login-section').hidden = true
+  $('#forgot-section').hidden = true
+  $('#reset-section').hidden = true
   $('#boards-section').hidden = false
   $('#sessions-section').hidden = false
+  $('#verify-banner').hidden = Boolean(data.user.email_verified_at)
   $('#boards').replaceChildren()
   nextCursor = null
   return Promise.all([loadBoards(), loadSessions()])
@@ -86,9 +96,17 @@ function signedOut (text) {
   $('#whoami').hidden = true
   $('#logout').hidden = true
   $('#login-section').hidden = false
+  $('#forgot-section').hidden = true
+  $('#reset-section').hidden = true
   $('#boards-section').hidden = true
   $('#sessions-section').hidden = true
+  $('#verify-banner').hidden = true
   say(text)
+}
+
+/** Only one of the signed-out views (log in, forgot password, new password) at a time. */
+function showView (id) {
+  for (const view of ['#login-section', '#forgot-section', '#reset-section']) $(view).hidden = view !== id
 }
 
 function sessionItem (session) {
@@ -204,7 +222,76 @@ $('#logout').addEventListener('click', async () => {
   if (await api('POST', '/logout')) signedOut('Logged out: this session\'s tokens are revoked.')
 })
 
+$('#forgot-open').addEventListener('click', () => {
+  $('#forgot-form').elements.email.value = $('#login-form').elements.email.value
+  say('')
+  showView('#forgot-section')
+})
+$('#forgot-cancel').addEventListener('click', () => showView('#login-section'))
+
+$('#forgot-form').addEventListener('submit', async (event) => {
+  event.preventDefault()
+  const email = String(new FormData(event.target).get('email'))
+  const { status, data } = await request('POST', '/password/forgot', { email })
+  if (status !== 202) return say(data.message, true)
+  // The same answer for every address (the API does not say whether it has an account).
+  event.target.reset()
+  showView('#login-section')
+  say(`If ${email} has an account, a link to choose a new password is on its way to it. It works once, for a limited time.`)
+})
+
+$('#reset-form').addEventListener('submit', async (event) => {
+  event.preventDefault()
+  const newPassword = new FormData(event.target).get('new_password')
+  const { status, data } = await request('POST', '/password/reset', { token: resetToken, new_password: newPassword })
+  if (status === 400 && data.code === 'invalid_reset_token') {
+    resetToken = null
+    event.target.reset()
+    showView('#forgot-section')
+    return say(data.message, true)
+  }
+  if (status !== 204) return say(data.message, true)
+  resetToken = null
+  event.target.reset()
+  // Every session ended, this browser's too: its cookie is dead, so no refresh on the next load.
+  localStorage.removeItem(HINT)
+  showView('#login-section')
+  say('Your password is changed and every session is ended: log in with the new password.')
+})
+
+$('#verify-send').addEventListener('click', async () => {
+  const result = await api('POST', '/email/verify/send')
+  if (!result) return
+  if (result.status !== 202) return say(result.data.message, true)
+  say(`A new link is on its way to ${tokens.user.email}.`)
+})
+
+/** Opens a verification link: spends its token, then goes on as a plain visit of the page. */
+async function verifyEmail (token) {
+  const { status, data } = await request('POST', '/email/verify', { token })
+  if (status !== 204) return say(data.message, true)
+  say('Your email address is verified.')
+  // Signed in here: the user object (and so the banner) comes fresh with the next refresh.
+  if (tokens) await refreshTokens().then(() => signedIn(tokens), () => signedOut('Your email address is verified.'))
+}
+
+// The start. A mailed link: read the token from the fragment, then take the fragment (and the
+// link's path) out of the address bar, so the token is not left in history or on screen.
+const base = location.pathname.replace(/\/(reset-password|verify-email)\/?$/, '')
+const linkPage = location.pathname.slice(base.length).replace(/^\/|\/$/g, '')
+const linkToken = new URLSearchParams(location.hash.slice(1)).get('token')
+if (linkPage || location.hash) history.replaceState(null, '', base + location.search)
+
 // A reload: the cookie (if any) still holds the session; one refresh gets an access token.
-if (localStorage.getItem(HINT)) {
-  refreshTokens().then(() => signedIn(tokens), () => signedOut(''))
+const resumed = localStorage.getItem(HINT) && linkPage !== 'reset-password'
+  ? refreshTokens().then(() => signedIn(tokens), () => signedOut(''))
+  : Promise.resolve()
+
+if (linkPage === 'reset-password') {
+  resetToken = linkToken
+  if (resetToken) showView('#reset-section')
+  else say('This reset link has no token: open the link from the mail as it is, or ask for a new one.', true)
+} else if (linkPage === 'verify-email') {
+  if (linkToken) resumed.then(() => verifyEmail(linkToken))
+  else say('This verification link has no token: open the link from the mail as it is.', true)
 }

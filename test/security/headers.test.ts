@@ -43,10 +43,11 @@ t.test('every response carries the security headers', async (t) => {
     'GET /ready, database down (503)': await down.inject({ method: 'GET', url: '/ready' }),
     'GET /swagger-ui/ (HTML)': await app.inject({ method: 'GET', url: '/swagger-ui/' }),
     'GET /demo (HTML)': await app.inject({ method: 'GET', url: '/demo' }),
+    'GET /demo/reset-password (HTML, a mailed link)': await app.inject({ method: 'GET', url: '/demo/reset-password' }),
     'GET /openapi.json': await app.inject({ method: 'GET', url: '/openapi.json' }),
   }
   const statuses = Object.values(responses).map((response) => response.statusCode)
-  t.same(statuses, [200, 201, 400, 401, 404, 413, 415, 429, 503, 200, 200, 200], 'control: each response is the kind named')
+  t.same(statuses, [200, 201, 400, 401, 404, 413, 415, 429, 503, 200, 200, 200, 200], 'control: each response is the kind named')
   for (const [what, response] of Object.entries(responses)) {
     const sent = Object.fromEntries(Object.keys(EXPECTED).map((name) => [name, response.headers[name]]))
     t.same(sent, EXPECTED, `${what}: the security headers`)
