@@ -192,6 +192,15 @@ const bearerOf = async (response: Response) => (await response.request().allHead
 
 await mkdir(OUTPUT, { recursive: true })
 
+/**
+ * The demo's #message once it shows `expected` (or after 5 s, whatever it shows then): the page
+ * writes it after the response's body is read, a moment after waitForResponse() returns.
+ */
+async function messageShowing (page: Page, expected: string | RegExp): Promise<string> {
+  await page.locator('#message', { hasText: expected }).waitFor({ timeout: 5000 }).catch(() => {})
+  return page.locator('#message').innerText()
+}
+
 t.test('the browser tests', async (t) => {
   const url = await startServer(t)
 
@@ -509,7 +518,7 @@ t.test('the browser tests', async (t) => {
     ])
     t.equal(forgot.status(), 202, 'POST /password/forgot from the page: 202')
     await page.locator('#login-form').waitFor()
-    t.match(await page.locator('#message').innerText(), `If ${email} has an account, a link`, 'the page says a link may be on its way')
+    t.match(await messageShowing(page, `If ${email} has an account, a link`), `If ${email} has an account, a link`, 'the page says a link may be on its way')
 
     // Unknown address: the page says exactly the same (nothing to learn about who has an account).
     await page.click('#forgot-open')
@@ -519,7 +528,7 @@ t.test('the browser tests', async (t) => {
       page.click('#forgot-form button[type=submit]'),
     ])
     t.equal(unknown.status(), 202, 'an unknown email: 202 too')
-    t.match(await page.locator('#message').innerText(), /^If nobody-.* has an account, a link/, 'and the same message')
+    t.match(await messageShowing(page, /^If nobody-.* has an account, a link/), /^If nobody-.* has an account, a link/, 'and the same message')
 
     const received = await mail.waitForMail((m) => m.to.includes(email) && m.subject === 'Reset your boardkit password')
     const token = tokenOfLink(received.text, appUrl(mailUrl), '/reset-password')
@@ -543,7 +552,7 @@ t.test('the browser tests', async (t) => {
     t.same(reset.request().postDataJSON(), { token, new_password: newPassword }, 'with the token from the fragment in the body')
     await page.locator('#login-form').waitFor()
     t.ok(await page.locator('#reset-section').isHidden(), 'then the login form')
-    t.match(await page.locator('#message').innerText(), /password is changed/, 'the page says the password is changed')
+    t.match(await messageShowing(page, /password is changed/), /password is changed/, 'the page says the password is changed')
     t.equal(await page.locator('#reset-form input[name=new_password]').inputValue(), '', 'the new password is not left in the form')
 
     // The old password fails, the new one works, from the page.
@@ -595,7 +604,7 @@ t.test('the browser tests', async (t) => {
       page.click('#verify-send'),
     ])
     t.equal(sent.status(), 202, 'POST /email/verify/send from the banner: 202')
-    t.match(await page.locator('#message').innerText(), `A new link is on its way to ${email}`, 'the page says so')
+    t.match(await messageShowing(page, `A new link is on its way to ${email}`), `A new link is on its way to ${email}`, 'the page says so')
     await screenshot(page, '17-demo-verify-banner')
 
     // The newest link (a newer one voids the older ones).
@@ -611,7 +620,7 @@ t.test('the browser tests', async (t) => {
     t.equal(page.url(), `${mailUrl}/demo`, 'the token is taken out of the address bar')
     await page.locator('#boards-section').waitFor()
     await page.waitForFunction(() => (document.querySelector('#verify-banner') as HTMLElement).hidden)
-    t.equal(await page.locator('#message').innerText(), 'Your email address is verified.', 'the page says the email is verified')
+    t.equal(await messageShowing(page, 'Your email address is verified.'), 'Your email address is verified.', 'the page says the email is verified')
     t.ok(await page.locator('#verify-banner').isHidden(), 'the banner is gone, still signed in')
     await screenshot(page, '18-demo-email-verified')
     noProblems(t, watch)
