@@ -15,6 +15,10 @@ process.on('message', (message) => {
     metrics: {
       // The kernel's high-water mark (getrusage's ru_maxrss, in KiB): the true peak since start.
       rssPeakMb: process.resourceUsage().maxRSS / 1024,
+      // Where the memory is now: V8's heap (reserved and used), and the rest of the process.
+      rssMb: process.memoryUsage.rss() / 2 ** 20,
+      heapTotalMb: process.memoryUsage().heapTotal / 2 ** 20,
+      heapUsedMb: process.memoryUsage().heapUsed / 2 ** 20,
       eventLoopDelayP99Ms: Math.max(0, delay.percentile(99) / 1e6 - DELAY_RESOLUTION_MS),
     },
   })

@@ -76,7 +76,9 @@ async function measure (api: RunningApi, scenario: string, options: Options, row
     eventLoopDelayP99Ms: Math.round(metrics.eventLoopDelayP99Ms * 10) / 10,
   }
   rows.push(row)
-  console.error(`  ${scenario}: ${row.requestsPerSecond} req/s, p99 ${row.p99Ms} ms, non-2xx ${row.non2xx}`)
+  const mb = (value: number) => value.toFixed(0)
+  console.error(`  ${scenario}: ${row.requestsPerSecond} req/s, p99 ${row.p99Ms} ms, non-2xx ${row.non2xx}; ` +
+    `RSS ${mb(metrics.rssMb)} MB (peak so far ${mb(metrics.rssPeakMb)}), V8 heap ${mb(metrics.heapUsedMb)}/${mb(metrics.heapTotalMb)} MB`)
   return row
 }
 

@@ -20,6 +20,9 @@ export interface RunningApi {
 
 export interface ProcessMetrics {
   rssPeakMb: number
+  rssMb: number
+  heapTotalMb: number
+  heapUsedMb: number
   eventLoopDelayP99Ms: number
 }
 
@@ -81,6 +84,8 @@ export async function startApi (database: string, env: Record<string, string> = 
       RATE_LIMIT_GLOBAL: '0',
       LOGIN_MAX_FAILURES: '0',
       ...env,
+      // API_ENV="NAME=value ...", e.g. "MALLOC_ARENA_MAX=2", tries a setting on the API process alone.
+      ...Object.fromEntries(process.env.API_ENV?.split(' ').filter(Boolean).map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)]) ?? []),
     },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   })
