@@ -1,14 +1,9 @@
+// First: .env and the thread pool's size, before any module that could use the pool.
+import './environment.js'
 import closeWithGrace from 'close-with-grace'
 import { buildApp } from './app.js'
 import { ConfigError, loadConfig } from './config.js'
 import { DatabaseUnreachableError, prepareDatabase } from './db/prepare.js'
-
-// .env is optional; real environment variables win over it.
-try {
-  process.loadEnvFile('.env')
-} catch (error) {
-  if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error
-}
 
 async function main () {
   const config = loadConfig(process.env)

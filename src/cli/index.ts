@@ -1,3 +1,5 @@
+// First: .env and the thread pool's size, as for the server.
+import '../environment.js'
 import { parseArgs } from 'node:util'
 import { createInterface } from 'node:readline'
 import { buildApp, type App } from '../app.js'
@@ -110,11 +112,6 @@ async function main () {
   const run = command ? commands[command] : undefined
   if (!run) throw new UsageError(command ? `unknown command: ${command}` : 'no command given')
 
-  try {
-    process.loadEnvFile('.env')
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error
-  }
   const config = loadConfig({ ...process.env, LOG_LEVEL: 'error' })
   await prepareDatabase(config)
   const app = await buildApp(config)

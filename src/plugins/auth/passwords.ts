@@ -17,7 +17,9 @@ export interface PasswordHasher {
 /**
  * Runs at most `limit` tasks at once. Each argon2 run holds 19 MiB and a CPU core for its whole
  * time; more at once than there are cores only adds memory (four runs on libuv's four threads
- * took the process past 300 MB) without finishing any sooner.
+ * took the process past 300 MB) without finishing any sooner. The server's thread pool has one
+ * thread per core too (src/environment.ts): glibc keeps a hash's memory in the arena of the thread
+ * that ran it, so only as many threads keep it as hashes run at once.
  */
 function limitConcurrency (limit: number) {
   let running = 0
