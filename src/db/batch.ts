@@ -1,12 +1,27 @@
 /** The most keys one statement carries, unless a loader sets its own maximum. */
 export const MAX_BATCH_SIZE = 50
 
+/** A batch's statement: its text, and how many keys it takes (the batch's size or more). */
+export interface SizedStatement {
+  sql: string
+  size: number
+}
+
 /**
- * The statement text for each batch size from 1 to `max` (index 0 is unused), built once: a
- * text per size, so each is prepared once per connection and reused.
+ * The statements of a batched lookup: one text for each power of two below `max`, and `max`. A
+ * batch runs the smallest that fits it, padded with keys that match nothing. Each text is
+ * prepared once per connection, and every prepared statement costs memory on both sides: mysql2
+ * keeps its parameter and column definitions, MariaDB its plan, and MariaDB refuses more than
+ * max_prepared_stmt_count (16 382 by default) server-wide. A text per size, as before, made
+ * up to 140 batch statements a connection (26 now): 2 800 for one instance at DB_POOL_SIZE=20,
+ * past the limit at six such instances, and some 15 000 column definitions in the API's heap
+ * after the read scenarios of npm run bench.
  */
-export function statementsBySize (max: number, build: (size: number) => string): readonly string[] {
-  return Array.from({ length: max + 1 }, (_, size) => size === 0 ? '' : build(size))
+export function statementsBySize (max: number, build: (size: number) => string): (count: number) => SizedStatement {
+  const statements: SizedStatement[] = []
+  for (let size = 1; size < max; size *= 2) statements.push({ sql: build(size), size })
+  statements.push({ sql: build(max), size: max })
+  return (count) => statements.find((statement) => statement.size >= count)!
 }
 
 /**

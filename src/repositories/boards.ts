@@ -69,7 +69,9 @@ const FIRST_PAGE = Number.MAX_SAFE_INTEGER
 export function createBoardsRepository (db: Database, pool: Pool) {
   // Reads of single boards that arrive together share one statement.
   const findById = createBatchLoader(async (ids: readonly number[]): Promise<(Board | null)[]> => {
-    const [rows] = await pool.execute(byIdStatements[ids.length]!, [...ids])
+    // Padded with the last id again: the same row, found once.
+    const { sql, size } = byIdStatements(ids.length)
+    const [rows] = await pool.execute(sql, [...ids, ...Array<number>(size - ids.length).fill(ids.at(-1)!)])
     const byId = new Map((rows as BoardRow[]).map((row) => [row.id, row]))
     return ids.map((id) => {
       const row = byId.get(id)
@@ -80,10 +82,13 @@ export function createBoardsRepository (db: Database, pool: Pool) {
   // Pages asked for together share one statement; equal pages (the front page, under load) are
   // read once for all who asked. One loader per filter shape, so the statement texts stay few.
   const pageLoaders = [false, true].map((withAuthor) => createBatchLoader(async (queries: readonly Required<BoardQuery>[]) => {
-    const values = queries.flatMap((query, q) => withAuthor
+    const { sql, size } = pageStatements[Number(withAuthor)]!(queries.length)
+    // Padded with empty pages: no board has an id below 1 (nor an author 0).
+    const padded = [...queries, ...Array<Required<BoardQuery>>(size - queries.length).fill({ limit: 1, beforeId: 0, authorId: 0 })]
+    const values = padded.flatMap((query, q) => withAuthor
       ? [q, query.authorId, query.beforeId, query.limit]
       : [q, query.beforeId, query.limit])
-    const [rows] = await pool.execute(pageStatements[Number(withAuthor)]![queries.length]!, values)
+    const [rows] = await pool.execute(sql, values)
     const pages: Board[][] = queries.map(() => [])
     for (const row of rows as (BoardRow & { q: number })[]) pages[row.q]!.push(toBoard(row))
     return pages.map((page) => page.sort((a, b) => b.id - a.id))

@@ -41,7 +41,7 @@ interface TokenKey {
 /**
  * The token check of n tokens in one statement: a derived table of (i, user id, jti, sid), one
  * primary-key probe each into users, token_blocklist (jti) and sessions (sid) per row. A token
- * whose user is gone has no row. One statement text per n, so each is prepared once per connection.
+ * whose user is gone has no row. A few statement texts (db/batch.ts), each prepared once per connection.
  *
  * The form fixes the plan (issue 12): STRAIGHT_JOIN reads the batch's keys first and FORCE INDEX
  * makes each users row a primary-key probe. Left to the statistics, MariaDB scanned a small
@@ -64,7 +64,10 @@ export function createTokensRepository (db: Database, pool: Pool) {
   // Runs on every authenticated request: the checks of all requests that arrive together share
   // one statement (see db/batch.ts).
   const findTokenState = createBatchLoader(async (keys: readonly TokenKey[]): Promise<(TokenState | null)[]> => {
-    const [rows] = await pool.execute(tokenStateStatements[keys.length]!, keys.flatMap((key, i) => [i, key.userId, key.jti, key.sid]))
+    const { sql, size } = tokenStateStatements(keys.length)
+    // Padded with keys of user 0, which no user has (ids start at 1): they join no row.
+    const padded = [...keys, ...Array<TokenKey>(size - keys.length).fill({ userId: 0, jti: '', sid: '' })]
+    const [rows] = await pool.execute(sql, padded.flatMap((key, i) => [i, key.userId, key.jti, key.sid]))
     const states: (TokenState | null)[] = keys.map(() => null)
     for (const row of rows as TokenStateRow[]) {
       states[row.i] = {

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { createBatchLoader } from '../../src/db/batch.js'
+import { createBatchLoader, statementsBySize } from '../../src/db/batch.js'
 
 // The batch loader behind the token check and board reads: calls made together become one
 // query, each caller gets the value for its own key, and a failed query fails only its batch.
@@ -48,4 +48,15 @@ t.test('a failed query rejects the calls of its batch only, with its error', asy
   t.same(results.map((result) => result.status), ['rejected', 'rejected', 'fulfilled', 'fulfilled'])
   t.match((results[0] as PromiseRejectedResult).reason, { message: 'query of 2,4 failed' })
   t.equal(await load(2), 'value 2', 'the next call queries again')
+})
+
+t.test('statements exist for powers of two and the maximum; a batch takes the smallest that fits', async (t) => {
+  const built: number[] = []
+  const statementFor = statementsBySize(50, (size) => { built.push(size); return `statement of ${size}` })
+  t.same(built, [1, 2, 4, 8, 16, 32, 50], 'seven texts, not fifty')
+  t.same([1, 2, 3, 5, 8, 9, 17, 33, 50].map((count) => statementFor(count).size), [1, 2, 4, 8, 8, 16, 32, 50, 50])
+  t.equal(statementFor(3).sql, 'statement of 4', 'the text of the size it returns')
+  const pageSizes: number[] = []
+  statementsBySize(20, (size) => { pageSizes.push(size); return '' })
+  t.same(pageSizes, [1, 2, 4, 8, 16, 20], 'a maximum that is no power of two has a text of its own')
 })
