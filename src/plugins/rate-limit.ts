@@ -1,6 +1,6 @@
 import fp from 'fastify-plugin'
 import fastifyRateLimit from '@fastify/rate-limit'
-import { Redis } from 'ioredis'
+import type { Redis } from 'ioredis'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Config } from '../config.js'
 import { AppError } from '../errors.js'
@@ -22,7 +22,9 @@ const MINUTE = 60_000
  * Redis is back. One warning when counting stops and one line when it resumes, not one per
  * failed reconnect.
  */
-function createRedisClient (url: string, log: FastifyBaseLogger): Redis {
+async function createRedisClient (url: string, log: FastifyBaseLogger): Promise<Redis> {
+  // Loaded only when REDIS_URL is set: a single instance does not carry the client in its heap.
+  const { Redis } = await import('ioredis')
   const redis = new Redis(url, {
     enableOfflineQueue: false,
     maxRetriesPerRequest: 0,
@@ -65,7 +67,7 @@ export default fp(async (app) => {
     route.config = { ...route.config, rateLimit: max > 0 ? { max, timeWindow: MINUTE } : false }
   })
 
-  const redis = config.REDIS_URL ? createRedisClient(config.REDIS_URL, app.log) : undefined
+  const redis = config.REDIS_URL ? await createRedisClient(config.REDIS_URL, app.log) : undefined
   // disconnect(), not quit(): quit waits for an answer that never comes while Redis is away.
   if (redis) {
     app.addHook('onClose', async () => redis.disconnect())
