@@ -34,27 +34,21 @@ export default fp(async (app) => {
   if (transport.kind === 'none') {
     app.log.warn('SMTP_URL is not set: password-reset and verification mails will not be sent')
   }
-  // Links carry the token in the fragment, which browsers never send to a server: it stays out of
+  type Recipient = Pick<User, 'id' | 'email' | 'name'>
+  type Purpose = 'password_reset' | 'email_verification'
+  // Queues the mail of `purpose`; its single-use token is issued when the mail is made. The link
+  // carries the token in the fragment, which browsers never send to a server: it stays out of
   // request lines, proxy logs and Referer headers (API.md §10).
-  const linkTo = (path: string, token: string) => `${config.APP_URL}${path}#token=${token}`
+  const sendLink = (purpose: Purpose, user: Recipient, path: string, ttl: number, template: typeof passwordResetMail) => {
+    outbox.send(async () => {
+      const token = await repos.oneTimeTokens.issue({ purpose, userId: user.id, email: user.email, ttl, maxPerHour: MAILS_PER_HOUR })
+      return token === null ? null : template({ to: user.email, name: user.name, link: `${config.APP_URL}${path}#token=${token}`, validFor: ttl })
+    }, { mail: purpose, userId: user.id })
+  }
 
   app.decorate('mail', {
-    sendPasswordReset (user) {
-      outbox.send(async () => {
-        const token = await repos.oneTimeTokens.issue({
-          purpose: 'password_reset', userId: user.id, email: user.email, ttl: config.PASSWORD_RESET_TTL, maxPerHour: MAILS_PER_HOUR,
-        })
-        return token === null ? null : passwordResetMail({ to: user.email, name: user.name, link: linkTo('/reset-password', token), validFor: config.PASSWORD_RESET_TTL })
-      }, { mail: 'password_reset', userId: user.id })
-    },
-    sendEmailVerification (user) {
-      outbox.send(async () => {
-        const token = await repos.oneTimeTokens.issue({
-          purpose: 'email_verification', userId: user.id, email: user.email, ttl: config.EMAIL_VERIFICATION_TTL, maxPerHour: MAILS_PER_HOUR,
-        })
-        return token === null ? null : verificationMail({ to: user.email, name: user.name, link: linkTo('/verify-email', token), validFor: config.EMAIL_VERIFICATION_TTL })
-      }, { mail: 'email_verification', userId: user.id })
-    },
+    sendPasswordReset: (user) => sendLink('password_reset', user, '/reset-password', config.PASSWORD_RESET_TTL, passwordResetMail),
+    sendEmailVerification: (user) => sendLink('email_verification', user, '/verify-email', config.EMAIL_VERIFICATION_TTL, verificationMail),
     idle: () => outbox.idle(),
   } satisfies Mailer)
 
