@@ -16,13 +16,13 @@ export const REPO_ROOT = fileURLToPath(new URL('../', import.meta.url))
 /**
  * Node's arguments for a real process of ours, for the tests that need one rather than
  * `buildApp` (signals, the log stream, start-up failures): one place, so every such test runs
- * it alike. From the TypeScript sources through tsx (its cache off: see tsx-uncached.mjs), so a
- * test file runs without a build and its coverage maps to src/. `npm start` runs the same
- * modules compiled (dist/); .ci/run starts that from a production install, and `npm run bench`
- * measures it.
+ * it alike. From the TypeScript sources, through the loader tap runs the tests with (see
+ * ts-loader.mjs), so a test file runs without a build and its coverage maps to src/. `npm start`
+ * runs the same modules compiled (dist/); .ci/run starts that from a production install, and
+ * `npm run bench` measures it.
  */
-export const TSX_IMPORT = ['--import', String(new URL('./tsx-uncached.mjs', import.meta.url))]
-const fromSource = (entry: string) => [...TSX_IMPORT, entry]
+export const TS_IMPORT = ['--import', String(new URL('./ts-loader.mjs', import.meta.url))]
+const fromSource = (entry: string) => [...TS_IMPORT, entry]
 export const SERVER_ARGS = fromSource('src/server.ts')
 export const CLI_ARGS = fromSource('src/cli/index.ts')
 export const TEST_SECRET = 'test-secret-that-is-long-enough-for-hs256!!'

@@ -4,7 +4,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
-import { REPO_ROOT, TSX_IMPORT } from '../helper.js'
+import { REPO_ROOT, TS_IMPORT } from '../helper.js'
 
 // `npm run openapi`'s first half, the real process: it writes the document the routes generate,
 // which is the committed openapi.yaml (test/openapi.test.ts checks that in-process). Written to a
@@ -13,7 +13,7 @@ t.test('export-openapi writes the committed document', async (t) => {
   const folder = await mkdtemp(join(tmpdir(), 'boardkit-openapi-'))
   t.teardown(() => rm(folder, { recursive: true, force: true }))
   const output = join(folder, 'openapi.yaml')
-  const child = spawn(process.execPath, [...TSX_IMPORT, 'src/cli/export-openapi.ts', output], {
+  const child = spawn(process.execPath, [...TS_IMPORT, 'src/cli/export-openapi.ts', output], {
     cwd: REPO_ROOT,
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
     stdio: ['ignore', 'pipe', 'inherit'],
