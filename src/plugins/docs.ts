@@ -123,7 +123,7 @@ export default fp(async (app) => {
     }
     // Per-IP limits may apply to every route (API.md §6), whatever this instance's settings.
     response[429] ??= ref(ErrorSchema)
-    // Node's parser refuses oversized headers before any route is chosen (app.ts answerClientError).
+    // Node's parser refuses oversized headers before any route is chosen (answerClientError in plugins/http-edge.ts).
     response[431] ??= ref(ErrorSchema)
     if (route.config?.usesDatabase !== false) response[503] ??= ref(ErrorSchema)
     for (const [status, schema] of Object.entries(response)) {
