@@ -67,6 +67,8 @@ type Env = Static<typeof EnvSchema>
 
 /** Every variable the configuration reads (documented in .env.example). */
 export const CONFIG_KEYS = Object.keys(EnvSchema.properties)
+/** The schema itself: docs/operations.md's configuration table is generated from it (npm run docs:config). */
+export const CONFIG_SCHEMA = EnvSchema
 
 type DurationKey = 'DB_CONNECT_TIMEOUT' | 'DB_QUERY_TIMEOUT' | 'BODY_DISCARD_TIMEOUT' | 'ACCESS_TOKEN_TTL' | 'REFRESH_TOKEN_TTL' | 'REFRESH_REUSE_GRACE'
   | 'SESSION_MAX_AGE' | 'LOGIN_LOCKOUT_WINDOW' | 'BLOCKLIST_PURGE_INTERVAL' | 'PASSWORD_RESET_TTL' | 'EMAIL_VERIFICATION_TTL' | 'JWT_KEY_ACTIVATION_DELAY'
