@@ -1,9 +1,18 @@
+// The README and the pages in docs/ work as written. The README's walkthrough is run and its
+// output read closely; every other shell block of README.md, CONTRIBUTING.md and docs/*.md is
+// run too, the blocks of a page in order in one shell against a server of its own, unless the
+// line above it says `<!-- not run: why -->`. `<!-- expect: a | b -->` above a block names text
+// the page's output must contain. A new page in docs/ is picked up by itself.
 import { spawn, spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { createConnection } from 'mysql2/promise'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { freePort, REPO_ROOT, SERVER_ARGS, SERVER_URL } from './helper.js'
+import { codeBlocks, documentationFiles, read, SHELL_LANGUAGES, type CodeBlock } from './docs/markdown.js'
 
 const README_URL = 'http://127.0.0.1:3000'
 
@@ -50,22 +59,26 @@ function splitOutput (output: string): Array<unknown> {
   return parts
 }
 
-t.test('the README walkthrough works as written', async (t) => {
-  const script = walkthroughScript(await readFile(new URL('../README.md', import.meta.url), 'utf8'))
-  t.match(script, README_URL, `the walkthrough talks to ${README_URL}`)
-
-  // The real server, as `npm start` runs it, on a database and a port of its own.
+/**
+ * The real server, as `npm start` runs it, on a database and a port of its own, stopped and its
+ * database dropped when `t` ends. Its output goes to `logFile` (the pages read mails from it),
+ * or is kept for the failure message. Resolves to its URL, or undefined (and a failure) if it
+ * did not start.
+ */
+async function startServer (t: Test, logFile?: string): Promise<string | undefined> {
   const database = `boardkit_t_readme_${randomBytes(4).toString('hex')}`
   const port = await freePort()
   const url = `http://127.0.0.1:${port}`
+  const log = logFile === undefined ? 'pipe' : openSync(logFile, 'a')
   const child = spawn(process.execPath, SERVER_ARGS, {
     cwd: REPO_ROOT,
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', PORT: String(port), DATABASE_URL: `${SERVER_URL}/${database}`, LOG_LEVEL: 'warn' },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', PORT: String(port), DATABASE_URL: `${SERVER_URL}/${database}`, LOG_LEVEL: logFile === undefined ? 'warn' : 'info' },
+    stdio: ['ignore', log, log],
   })
+  if (typeof log === 'number') closeSync(log)
   let serverOutput = ''
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => { serverOutput += chunk })
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => { serverOutput += chunk })
+  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => { serverOutput += chunk })
+  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => { serverOutput += chunk })
   const exited = new Promise<number | string>((resolve) => child.once('close', (code, signal) => resolve(code ?? signal ?? 'unknown')))
   t.teardown(async () => {
     if (child.exitCode === null && child.signalCode === null) {
@@ -84,7 +97,16 @@ t.test('the README walkthrough works as written', async (t) => {
     up = await fetch(`${url}/health`).then((response) => response.ok, () => false)
     if (!up) await new Promise((resolve) => setTimeout(resolve, 100))
   }
-  if (!t.ok(up, 'the server starts', { serverOutput })) return
+  if (logFile !== undefined) serverOutput = readFileSync(logFile, 'utf8')
+  return t.ok(up, 'the server starts', { serverOutput }) ? url : undefined
+}
+
+t.test('the README walkthrough works as written', async (t) => {
+  const script = walkthroughScript(await readFile(new URL('../README.md', import.meta.url), 'utf8'))
+  t.match(script, README_URL, `the walkthrough talks to ${README_URL}`)
+
+  const url = await startServer(t)
+  if (!url) return
 
   // stdin from /dev/null: with a socket on stdin bash thinks it runs under rshd and reads ~/.bashrc.
   const result = spawnSync('bash', ['-c', script.replaceAll(README_URL, url)], {
@@ -110,4 +132,51 @@ t.test('the README walkthrough works as written', async (t) => {
   t.same(revoked && Object.keys(revoked).sort(), ['code', 'error', 'message', 'statusCode'])
   t.match(revoked, { statusCode: 401, error: 'Unauthorized', code: 'token_revoked' }, 'the last /me: 401 token_revoked')
   t.match(output.trimEnd(), /"code":"token_revoked"[^\n]*$/, 'token_revoked is the last thing printed')
+})
+
+const isWalkthrough = (file: string, block: CodeBlock) => file === 'README.md' && block.section === 'Walkthrough (curl)'
+const runsHere = (file: string, block: CodeBlock) => SHELL_LANGUAGES.has(block.language) && block.notRun === undefined && !isWalkthrough(file, block)
+
+t.test('every code block names its language, and every shell block is run or says why not', async (t) => {
+  for (const file of documentationFiles()) {
+    for (const block of codeBlocks(read(file))) {
+      const where = `${file}:${block.line}`
+      t.not(block.language, '', `${where}: the block names its language (a shell block must not pass unseen)`)
+      if (block.notRun !== undefined) {
+        t.ok(SHELL_LANGUAGES.has(block.language), `${where}: "not run" marks a shell block`)
+        t.ok(block.notRun.length >= 10, `${where}: "not run" says why`, { reason: block.notRun })
+        t.notOk(isWalkthrough(file, block), `${where}: the README's walkthrough is run`)
+      }
+      if (block.expect.length > 0) t.ok(runsHere(file, block) || isWalkthrough(file, block), `${where}: "expect" is on a block that runs`)
+    }
+  }
+  const walkthroughs = codeBlocks(read('README.md')).filter((block) => isWalkthrough('README.md', block))
+  t.equal(walkthroughs.length, 1, 'the README has one walkthrough block')
+})
+
+t.test('the shell blocks of each page work as written', async (t) => {
+  for (const file of documentationFiles()) {
+    const blocks = codeBlocks(read(file)).filter((block) => runsHere(file, block))
+    if (blocks.length === 0) continue
+    t.test(file, async (t) => {
+      // The page's shell runs in a directory of its own, where the server's log is boardkit.log.
+      const directory = mkdtempSync(join(tmpdir(), 'boardkit-docs-'))
+      t.teardown(() => rmSync(directory, { recursive: true, force: true }))
+      const url = await startServer(t, join(directory, 'boardkit.log'))
+      if (!url) return
+      const script = ['set -e', ...blocks.map((block) => `# ${file}:${block.line}\n${block.code}`)].join('\n').replaceAll(README_URL, url)
+      const result = spawnSync('bash', ['-c', script], {
+        cwd: directory,
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
+        encoding: 'utf8',
+        timeout: 120_000,
+      })
+      const output = result.stdout
+      t.equal(result.status, 0, `the ${blocks.length} block(s) run to the end and exit 0`, { stdout: output, stderr: result.stderr, script })
+      t.equal(result.stderr, '', 'nothing on stderr')
+      t.notMatch(output, /"statusCode":5\d\d/, 'no 5xx answer')
+      for (const expected of blocks.flatMap((block) => block.expect)) t.match(output, expected, `the output has ${expected}`)
+    })
+  }
 })
