@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The local model of a production deployment (API.md §11, README "Many instances"): a 3-node
+# The local model of a production deployment (API.md §11, docs/scaling.md): a 3-node
 # Galera cluster, Redis, 3 API instances each preferring its own node, HAProxy in front of them
 # health-checking /ready. Everything on loopback.
 #

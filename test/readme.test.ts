@@ -145,7 +145,7 @@ t.test('every code block names its language, and every shell block is run or say
       if (block.notRun !== undefined) {
         t.ok(SHELL_LANGUAGES.has(block.language), `${where}: "not run" marks a shell block`)
         t.ok(block.notRun.length >= 10, `${where}: "not run" says why`, { reason: block.notRun })
-        t.notOk(isWalkthrough(file, block), `${where}: the README's walkthrough is run`)
+        t.notOk(isWalkthrough(file, block), `${where}: not the README's walkthrough, which must run`)
       }
       if (block.expect.length > 0) t.ok(runsHere(file, block) || isWalkthrough(file, block), `${where}: "expect" is on a block that runs`)
     }

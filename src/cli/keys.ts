@@ -3,7 +3,7 @@ import { currentSigningKey, revokeSigningKey, rotateSigningKey } from '../plugin
 import type { SigningKeyRow } from '../repositories/signing-keys.js'
 
 // `npm run cli -- keys rotate | list | revoke <kid>` (API.md §9). Each verb writes the table; the
-// running instances pick the change up on their next key refresh (README: signing keys).
+// running instances pick the change up on their next key refresh (docs/authentication.md, "Signing keys, JWKS and rotation").
 
 export class KeysUsageError extends Error {}
 

@@ -19,7 +19,7 @@ const headerOf = (token: string) => JSON.parse(Buffer.from(token.split('.')[0]!,
 const me = (app: App, token: string) => app.inject({ method: 'GET', url: '/me', headers: bearer(token) })
 const jwks = async (app: App) => (await app.inject({ method: 'GET', url: '/.well-known/jwks.json' })).json() as { keys: Array<Record<string, string>> }
 
-/** The bound the README promises: a key change reaches every instance within this. */
+/** The bound docs/authentication.md promises: a key change reaches every instance within this. */
 const BOUND_MS = 5000
 
 /** A JWS signed with `key` (Ed25519, or P-256 in the JOSE r||s form), header as given. */

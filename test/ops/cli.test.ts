@@ -3,7 +3,7 @@ import t from 'tap'
 import { build, CLI_ARGS, createTestDatabase, login, REPO_ROOT, TEST_SECRET } from '../helper.js'
 
 // `npm run cli -- <command>`, the real process: the operator's way to make the first admin,
-// purge the blocklist by hand and load demo data (README "Admins and demo data").
+// purge the blocklist by hand and load demo data (docs/getting-started.md, "Admins and demo data").
 
 interface Outcome { code: number | null, stdout: string, stderr: string }
 

@@ -74,7 +74,7 @@ t.test('loadConfig', async (t) => {
   })
 
   // A value that is not an integer must stop the start, not be truncated to another port
-  // (README: "a bad value stops the process with one line naming it").
+  // (docs/operations.md: "a bad value stops the process with one line naming it").
   t.test('a non-integer PORT is a ConfigError, not silently truncated', async (t) => {
     for (const port of ['80.5', '1e3']) {
       let outcome: string

@@ -15,7 +15,7 @@ export type AsymmetricAlgorithm = Exclude<SigningAlgorithm, 'HS256'>
 export const CLOCK_SKEW_SECONDS = 30
 /**
  * Every instance re-reads the key table this often, so a rotation or a revocation reaches every
- * instance within KEY_REFRESH_INTERVAL_MS plus one query: the README promises ≤ 5 s.
+ * instance within KEY_REFRESH_INTERVAL_MS plus one query: docs/authentication.md promises ≤ 5 s.
  */
 export const KEY_REFRESH_INTERVAL_MS = 2000
 
