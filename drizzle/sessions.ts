@@ -1,4 +1,4 @@
-import { bigint, datetime, index, mysqlTable, varchar } from 'drizzle-orm/mysql-core'
+import { bigint, datetime, index, int, mysqlTable, varchar } from 'drizzle-orm/mysql-core'
 import { users } from './users.js'
 
 // One row per login (API.md §7): the `sid` every token of that login carries. The per-request
@@ -22,6 +22,9 @@ export const sessions = mysqlTable('sessions', {
   user_agent: varchar('user_agent', { length: 255 }),
   // An IPv6 address in its longest text form (IPv4-mapped) is 45 characters.
   ip: varchar('ip', { length: 45 }),
+  // The user's session_generation when the login read the password hash: the session is live
+  // only while the two are equal (see users.session_generation).
+  generation: int('generation', { unsigned: true }).notNull().default(0),
 }, (table) => [
   // "The user's sessions, most recently used first": a keyset walk of this index. Also the
   // foreign key's index.

@@ -16,7 +16,7 @@ export const signingKeys = mysqlTable('signing_keys', {
   activates_at: datetime('activates_at', { mode: 'date', fsp: 3 }).notNull(),
   retires_at: datetime('retires_at', { mode: 'date', fsp: 3 }),
   revoked_at: datetime('revoked_at', { mode: 'date', fsp: 3 }),
-  // Moves on every insert and update: the instances' poll reads only MAX(updated_at) and COUNT(*).
+  // Moves on every insert and update (the instances poll the `signing_keys` change counter instead).
   updated_at: datetime('updated_at', { mode: 'date', fsp: 3 }).notNull().default(sql`CURRENT_TIMESTAMP(3)`).$onUpdate(() => sql`CURRENT_TIMESTAMP(3)`),
 }, (table) => [
   uniqueIndex('signing_keys_algorithm_generation_idx').on(table.algorithm, table.generation),

@@ -1,4 +1,4 @@
-import { bigint, datetime, index, mysqlEnum, mysqlTable, uniqueIndex, varchar } from 'drizzle-orm/mysql-core'
+import { bigint, datetime, index, int, mysqlEnum, mysqlTable, uniqueIndex, varchar } from 'drizzle-orm/mysql-core'
 import { sql } from 'drizzle-orm'
 
 export const users = mysqlTable('users', {
@@ -9,11 +9,13 @@ export const users = mysqlTable('users', {
   name: varchar('name', { length: 80 }).notNull(),
   password_hash: varchar('password_hash', { length: 255 }).notNull(),
   role: mysqlEnum('role', ['user', 'admin']).notNull().default('user'),
-  // Sessions started at or before this instant are dead (global logout, role change, password
-  // change). Millisecond precision, so a login in the same second as a global logout survives.
-  tokens_valid_after: datetime('tokens_valid_after', { mode: 'date', fsp: 3 }),
-  // The one session that survives the cut-off above ("logout others", password change).
-  kept_session_id: varchar('kept_session_id', { length: 36 }),
+  // The cut-off of every session (API.md §12): a session is live only while its `generation`
+  // equals this. A password change, a reset, a role change and "log out others/everyone" add one,
+  // in the same transaction as the change, so every session of before dies at once; the one a
+  // change keeps (the caller's) is moved to the new value in that transaction. A counter, not a
+  // time: no clock (the instance's or a Galera node's) decides, and a login whose password check
+  // began before a change carries the generation it read with the hash, so it dies too.
+  session_generation: int('session_generation', { unsigned: true }).notNull().default(0),
   // When the user proved they read mail at `email` (API.md §10); null until then, and again
   // after the email changes.
   email_verified_at: datetime('email_verified_at', { mode: 'date', fsp: 3 }),

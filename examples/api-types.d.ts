@@ -75,7 +75,7 @@ export interface paths {
         put?: never;
         /**
          * Log in: get an access and a refresh token
-         * @description Starts a new session. The access token is `fresh` (needed to change email, password or delete the account). After `LOGIN_MAX_FAILURES` failed logins for one email within `LOGIN_LOCKOUT_WINDOW`, logins for that email get 429 `rate_limited` with `Retry-After` until the window has passed, from any address; a successful login resets the count. With `REQUIRE_EMAIL_VERIFICATION=true`, the right password for an email that is not verified yet is 403 `email_not_verified`. With `refresh=cookie` (browser mode) the refresh token is set as an `HttpOnly` `__Host-refresh` cookie instead of being in the body.
+         * @description Starts a new session. The access token is `fresh` (needed to change email, password or delete the account). Every password check of one email is counted before it runs: once `LOGIN_MAX_FAILURES` have run within `LOGIN_LOCKOUT_WINDOW` without a success, further attempts for that email get 429 `rate_limited` with `Retry-After`, unchecked, until the lock (one window long) is over, from any address and on every instance; so of any burst at most `LOGIN_MAX_FAILURES` are checked. A successful login resets the count. With `REQUIRE_EMAIL_VERIFICATION=true`, the right password for an email that is not verified yet is 403 `email_not_verified`. With `refresh=cookie` (browser mode) the refresh token is set as an `HttpOnly` `__Host-refresh` cookie instead of being in the body.
          */
         post: operations["login"];
         delete?: never;
@@ -208,7 +208,7 @@ export interface paths {
         get?: never;
         /**
          * Change a password
-         * @description Your own: needs `current_password` and a fresh token; every other session of yours is revoked, this one stays. An admin setting another user's password needs no `current_password`; all of that user's sessions are revoked.
+         * @description Your own: needs `current_password` and a fresh token; every other session of yours is revoked, this one stays. An admin setting another user's password needs no `current_password`; all of that user's sessions are revoked. The change and the end of those sessions are one transaction: both or neither. Each `current_password` checked counts toward the account's login lockout (see `POST /login`): a locked account gets 429.
          */
         put: operations["changePassword"];
         post?: never;

@@ -160,6 +160,41 @@ t.test('of one refresh token sent to 3 instances on 3 nodes at once, exactly one
   t.equal(serverErrors, 0, 'no 5xx')
 })
 
+t.test('two admins demoting each other through two nodes at once: never zero admins (50 rounds)', async (t) => {
+  const first = await newSession(INSTANCES[0]!)
+  const second = await newSession(INSTANCES[1]!)
+  const connection = await createConnection({ host: '127.0.0.1', port: NODE_PORTS[0], user: 'root', database: 'boardkit' })
+  t.teardown(() => connection.end())
+  await connection.query('SET SESSION wsrep_sync_wait = 1')
+  const idOf = async (email: string) => ((await connection.query<RowDataPacket[]>('SELECT id FROM users WHERE email = ?', [email]))[0][0]!).id as number
+  const ids = [await idOf(first.email), await idOf(second.email)]
+  const outcomes = new Map<number, number>()
+  let roundsWithoutAdmin = 0
+  let roundsWithBoth = 0
+  for (let round = 0; round < 50; round++) {
+    // Exactly these two are the admins; each logs in (a role change ends the demoted one's sessions).
+    await connection.query("UPDATE users SET role = 'user' WHERE role = 'admin' AND id NOT IN (?)", [ids])
+    await connection.query("UPDATE users SET role = 'admin' WHERE id IN (?)", [ids])
+    const [a, b] = await Promise.all([login(INSTANCES[0]!, first.email), login(INSTANCES[1]!, second.email)])
+    // A through node 1 demotes B while B through node 2 demotes A.
+    const replies = await Promise.all([
+      call(INSTANCES[0]!, 'PATCH', `/users/${ids[1]}`, { token: a.access_token, body: { role: 'user' } }),
+      call(INSTANCES[1]!, 'PATCH', `/users/${ids[0]}`, { token: b.access_token, body: { role: 'user' } }),
+    ])
+    for (const reply of replies) outcomes.set(reply.status, (outcomes.get(reply.status) ?? 0) + 1)
+    const [rows] = await connection.query<RowDataPacket[]>("SELECT COUNT(*) AS admins FROM users WHERE role = 'admin'")
+    const admins = Number(rows[0]!.admins)
+    if (admins === 0) roundsWithoutAdmin += 1
+    if (replies.every((reply) => reply.status === 200)) roundsWithBoth += 1
+  }
+  t.comment(`50 rounds, answers by status: ${JSON.stringify(Object.fromEntries(outcomes))}`)
+  t.equal(roundsWithoutAdmin, 0, 'no round ends with zero admins')
+  t.equal(roundsWithBoth, 0, 'no round lets both demotions succeed')
+  t.ok((outcomes.get(200) ?? 0) >= 1, 'demotions do go through (the test is not refusing everything)')
+  // Leave no admin behind for the other tests: they never needed one.
+  await connection.query("UPDATE users SET role = 'user' WHERE id IN (?)", [ids])
+})
+
 t.test('a Galera node SIGKILLed and restarted under load loses no acknowledged write', async (t) => {
   const bases = [...INSTANCES, HAPROXY]
   const writers = startWriters(bases, 2, 90_000)

@@ -10,34 +10,46 @@ export interface LoginThrottleState {
 
 export function createLoginFailuresRepository (db: Database) {
   const now = sql`CURRENT_TIMESTAMP(3)`
+
+  async function find (email: string): Promise<LoginThrottleState | null> {
+    // The database's clock decides, as it does when the lock is set.
+    const [row] = await db.select({
+      failures: loginFailures.failures,
+      lockedForSeconds: sql<number | null>`IF(${loginFailures.locked_until} > ${now}, CEIL(TIMESTAMPDIFF(MICROSECOND, ${now}, ${loginFailures.locked_until}) / 1000000), NULL)`.mapWith(Number),
+    }).from(loginFailures).where(eq(loginFailures.email, email))
+    return row ?? null
+  }
+
   return {
-    async find (email: string): Promise<LoginThrottleState | null> {
-      // The database's clock decides, as it does when the lock is set.
-      const [row] = await db.select({
-        failures: loginFailures.failures,
-        lockedForSeconds: sql<number | null>`IF(${loginFailures.locked_until} > ${now}, CEIL(TIMESTAMPDIFF(MICROSECOND, ${now}, ${loginFailures.locked_until}) / 1000000), NULL)`.mapWith(Number),
-      }).from(loginFailures).where(eq(loginFailures.email, email))
-      return row ?? null
-    },
+    find,
 
     /**
-     * Counts one failure in the current window (a new window once the old one is over), and
-     * locks the address for `windowMs` when the count reaches `maxFailures`. One upsert, so
-     * concurrent failures from many addresses are all counted. MariaDB evaluates the
-     * assignments left to right: `locked_until` sees the new `failures`.
+     * Counts one password check for this email BEFORE it runs (API.md §12), and says whether it
+     * may run: of any burst, however concurrent and through however many instances, at most
+     * `maxFailures` checks run in a window; the others are refused without any argon2 work. One
+     * upsert: the row lock orders concurrent attempts, and LAST_INSERT_ID(expr) hands this
+     * statement's own count back in the OK packet (no second read that another attempt could
+     * slip in front of). A new window starts once the old one is over; reaching the limit locks
+     * the email for `windowMs`, during which further attempts are refused and extend nothing.
+     * MariaDB evaluates the assignments left to right: `window_started_at` and `locked_until`
+     * see the new `failures`, and the old `locked_until`. A successful check clears the row.
      */
-    async recordFailure (email: string, maxFailures: number, windowMs: number): Promise<void> {
+    async countAttempt (email: string, maxFailures: number, windowMs: number): Promise<{ allowed: true } | { allowed: false, retryAfterSeconds: number }> {
       const windowOver = sql`${loginFailures.window_started_at} < ${now} - INTERVAL ${windowMs * 1000} MICROSECOND`
+      const locked = sql`${loginFailures.locked_until} IS NOT NULL AND ${loginFailures.locked_until} > ${now}`
       const lockUntil = sql`${now} + INTERVAL ${windowMs * 1000} MICROSECOND`
-      await db.insert(loginFailures)
-        .values({ email, failures: 1, window_started_at: now, locked_until: maxFailures <= 1 ? lockUntil : null })
+      const [result] = await db.insert(loginFailures)
+        .values({ email, failures: sql`LAST_INSERT_ID(1)`, window_started_at: now, locked_until: maxFailures <= 1 ? lockUntil : null })
         .onDuplicateKeyUpdate({
           set: {
-            failures: sql`IF(${windowOver}, 1, ${loginFailures.failures} + 1)`,
-            window_started_at: sql`IF(${windowOver}, ${now}, ${loginFailures.window_started_at})`,
-            locked_until: sql`IF(${loginFailures.failures} >= ${maxFailures}, ${lockUntil}, NULL)`,
+            failures: sql`LAST_INSERT_ID(IF(${locked}, ${loginFailures.failures} + 1, IF(${windowOver}, 1, ${loginFailures.failures} + 1)))`,
+            window_started_at: sql`IF(${locked} OR NOT (${windowOver}), ${loginFailures.window_started_at}, ${now})`,
+            locked_until: sql`IF(${locked}, ${loginFailures.locked_until}, IF(${loginFailures.failures} >= ${maxFailures}, ${lockUntil}, NULL))`,
           },
         })
+      if (result.insertId <= maxFailures) return { allowed: true }
+      const state = await find(email)
+      return { allowed: false, retryAfterSeconds: Math.max(1, state?.lockedForSeconds ?? Math.ceil(windowMs / 1000)) }
     },
 
     async clear (email: string): Promise<void> {

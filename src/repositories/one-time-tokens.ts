@@ -3,6 +3,7 @@ import { and, count, eq, gt, isNull, lt, sql, TransactionRollbackError } from 'd
 import { oneTimeTokens, users } from '../../drizzle/schema.js'
 import type { Database } from '../db/database.js'
 import { deleteInBatches } from '../db/delete-in-batches.js'
+import { cutOffSessions } from './sessions.js'
 
 export type TokenPurpose = 'password_reset' | 'email_verification'
 
@@ -35,16 +36,6 @@ function splitToken (token: string): { selector: string, verifier: Buffer } | nu
 // Compared against when no row matched, so a miss and a wrong verifier cost the same work.
 const DUMMY_HASH = Buffer.alloc(32)
 
-/**
- * Ends every session of the user: a password reset must log out whoever knew the old password
- * or held a stolen token. Today that is the users.tokens_valid_after cut-off that the
- * per-request token check reads; this is the one call to re-point when sessions get a table of
- * their own. Runs inside the caller's transaction.
- */
-export async function endEverySession (tx: Database, userId: number, at: Date): Promise<void> {
-  // users primary key.
-  await tx.update(users).set({ tokens_valid_after: at, kept_session_id: null }).where(eq(users.id, userId))
-}
 
 // READ COMMITTED for the transactions that write tokens: under REPEATABLE READ, the UPDATEs by
 // (user_id, purpose) take gap locks on the index, and two users' concurrent requests then
@@ -129,7 +120,7 @@ export function createOneTimeTokensRepository (db: Database) {
      * token was spent or expired meanwhile, or the email changed). One transaction: a reset
      * never half-happens. The link came through the mailbox, so it also verifies the email.
      */
-    async resetPassword (token: LiveToken, passwordHash: string, at: Date): Promise<boolean> {
+    async resetPassword (token: LiveToken, passwordHash: string): Promise<boolean> {
       return db.transaction(async (tx) => {
         if (!await spend(tx as unknown as Database, token.id)) return false
         // users primary key.
@@ -140,7 +131,7 @@ export function createOneTimeTokensRepository (db: Database) {
         // Any other reset link still out there dies with this reset (user/purpose index prefix).
         await tx.update(oneTimeTokens).set({ spent_at: now })
           .where(and(eq(oneTimeTokens.user_id, token.userId), eq(oneTimeTokens.purpose, 'password_reset'), isNull(oneTimeTokens.spent_at)))
-        await endEverySession(tx as unknown as Database, token.userId, at)
+        await cutOffSessions(tx as unknown as Database, token.userId, null)
         return true
       }, WRITE_TOKENS).catch(rolledBackIsFalse)
     },

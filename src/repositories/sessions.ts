@@ -22,6 +22,8 @@ export interface NewSession {
   expires_at: Date
   user_agent: string | null
   ip: string | null
+  /** The user's session_generation read with the password hash the login checked. */
+  generation: number
 }
 
 /** Where a keyset page of sessions starts: after this (last_used_at, id) in descending order. */
@@ -41,14 +43,28 @@ const sessionColumns = {
 
 /**
  * A session is live when it has not been ended, can still be refreshed, and was not cut off by
- * a global logout, a password or a role change (users.tokens_valid_after, the same rule as
- * revocationReason(): created_at is the sid's own timestamp). Needs `users` joined.
+ * a password change, a reset, a role change or a logout of others (its generation is still the
+ * user's: the same rule as the token check in repositories/tokens.ts). Needs `users` joined.
  */
 const isLive = (now: Date) => and(
   isNull(sessions.ended_at),
   gt(sessions.expires_at, now),
-  or(isNull(users.tokens_valid_after), gt(sessions.created_at, users.tokens_valid_after), eq(users.kept_session_id, sessions.id)),
+  eq(sessions.generation, users.session_generation),
 )
+
+/**
+ * Ends every session of the user, except `keptSessionId` (the caller's own, for "log out others"
+ * and a password change), inside the caller's transaction (API.md §12: the change and its
+ * cut-off are all or nothing). Two primary-key updates: the user's generation goes up by one,
+ * which kills every session still on the old one, and the kept session moves to the new one.
+ */
+export async function cutOffSessions (tx: Database, userId: number, keptSessionId: string | null): Promise<void> {
+  await tx.update(users).set({ session_generation: sql`${users.session_generation} + 1` }).where(eq(users.id, userId))
+  if (keptSessionId === null) return
+  await tx.update(sessions)
+    .set({ generation: sql`(SELECT ${users.session_generation} FROM ${users} WHERE ${users.id} = ${userId})` })
+    .where(and(eq(sessions.id, keptSessionId), eq(sessions.user_id, userId)))
+}
 
 export function createSessionsRepository (db: Database) {
   return {

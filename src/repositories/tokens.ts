@@ -10,8 +10,6 @@ import { deleteInBatches } from '../db/delete-in-batches.js'
 export interface TokenState {
   /** The user as they are now (the role for authorization comes from here, not the token). */
   user: User
-  tokensValidAfter: Date | null
-  keptSessionId: string | null
   /** When this token's jti was blocklisted (for a refresh token: when it was rotated). */
   tokenRevokedAt: Date | null
   sessionRevoked: boolean
@@ -26,8 +24,6 @@ interface TokenStateRow {
   email_verified_at: Date | null
   created_at: Date
   updated_at: Date
-  tokens_valid_after: Date | null
-  kept_session_id: string | null
   token_revoked_at: Date | null
   session_revoked: number
 }
@@ -50,10 +46,12 @@ interface TokenKey {
  */
 function tokenStateStatement (count: number): string {
   const tokens = Array.from({ length: count }, (_, i) => i === 0 ? 'SELECT ? AS i, ? AS user_id, ? AS jti, ? AS sid' : 'SELECT ?, ?, ?, ?')
-  return 'SELECT q.i, u.id, u.email, u.name, u.role, u.email_verified_at, u.created_at, u.updated_at, u.tokens_valid_after, u.kept_session_id, ' +
+  return 'SELECT q.i, u.id, u.email, u.name, u.role, u.email_verified_at, u.created_at, u.updated_at, ' +
     '(SELECT b.created_at FROM token_blocklist b FORCE INDEX (PRIMARY) WHERE b.jti = q.jti) AS token_revoked_at, ' +
-    // The session row by its primary key: missing (never started, purged) or ended is revoked.
-    'NOT EXISTS (SELECT 1 FROM sessions s FORCE INDEX (PRIMARY) WHERE s.id = q.sid AND s.user_id = q.user_id AND s.ended_at IS NULL) AS session_revoked ' +
+    // The session row by its primary key: missing (never started, purged), ended, or cut off (a
+    // generation other than the user's: drizzle/users.ts) is revoked.
+    'NOT EXISTS (SELECT 1 FROM sessions s FORCE INDEX (PRIMARY) WHERE s.id = q.sid AND s.user_id = q.user_id AND s.ended_at IS NULL ' +
+    'AND s.generation = u.session_generation) AS session_revoked ' +
     `FROM (${tokens.join(' UNION ALL ')}) AS q STRAIGHT_JOIN users u FORCE INDEX (PRIMARY) ON u.id = q.user_id`
 }
 
@@ -72,8 +70,6 @@ export function createTokensRepository (db: Database, pool: Pool) {
     for (const row of rows as TokenStateRow[]) {
       states[row.i] = {
         user: { id: row.id, email: row.email, name: row.name, role: row.role, email_verified_at: row.email_verified_at, created_at: row.created_at, updated_at: row.updated_at },
-        tokensValidAfter: row.tokens_valid_after,
-        keptSessionId: row.kept_session_id,
         tokenRevokedAt: row.token_revoked_at,
         sessionRevoked: Boolean(row.session_revoked),
       }

@@ -1,9 +1,11 @@
-import { asc, eq, gt, sql } from 'drizzle-orm'
+import { and, asc, eq, gt, sql } from 'drizzle-orm'
 import { users } from '../../drizzle/schema.js'
 import { AppError } from '../errors.js'
 import { isDuplicateKey } from '../db/errors.js'
 import type { Database } from '../db/database.js'
 import type { User } from '../schemas/shared.js'
+import { cutOffSessions } from './sessions.js'
+import { bumpCounter } from './change-counters.js'
 
 // Explicit columns: only login and password changes read password_hash.
 const userColumns = {
@@ -43,16 +45,22 @@ export function createUsersRepository (db: Database) {
   }
 
   /**
-   * Inside a transaction: refuses when `id` is the only admin. Two admin rows are enough to know
-   * (ours and one other), and every such check locks the first admin in id order, so
-   * concurrent demotions and deletions queue behind each other: two admins demoting each other
-   * cannot both succeed. The role index keeps this to two rows read (and locked) however many
-   * users there are; without it, the locking read scanned and locked every user. The
-   * transactions that run it are READ COMMITTED (ADMIN_CHECK above): under REPEATABLE READ the
-   * locking read also locks the gaps of the role index, and the role change's own insert into
-   * that index then deadlocks with a concurrent check waiting on the same admin.
+   * Inside a transaction: refuses when `id` is the only admin. For an admin it first bumps the
+   * `admins` counter (drizzle/change-counters.ts): on one server its lock queues every such check, so
+   * two admins demoting each other cannot both succeed; on a Galera cluster, where a locking read
+   * on one node does not stop a write on another, both transactions have written that row, and
+   * certification fails the one that commits second. Two admin rows are then enough to know
+   * (ours and one other); the role index keeps this to two rows read however many users there
+   * are. The transactions that run it are READ COMMITTED (ADMIN_CHECK above): under REPEATABLE
+   * READ the locking read also locks the gaps of the role index, and the role change's own insert
+   * into that index then deadlocks with a concurrent check waiting on the same admin.
    */
   async function refuseIfLastAdmin (tx: Database, id: number): Promise<void> {
+    // Only an admin can be the last one; other users' deletions need not queue (nor, on Galera,
+    // conflict) on the guard row. A user promoted meanwhile leaves their promoter an admin.
+    const [target] = await tx.select({ role: users.role }).from(users).where(eq(users.id, id))
+    if (target?.role !== 'admin') return
+    await bumpCounter(tx, 'admins')
     const admins = await tx.select({ id: users.id }).from(users, { forceIndex: 'users_role_idx' })
       .where(eq(users.role, 'admin')).orderBy(asc(users.id)).limit(2).for('update')
     if (admins.length === 1 && admins[0]!.id === id) throw lastAdmin()
@@ -94,14 +102,40 @@ export function createUsersRepository (db: Database) {
       return row !== undefined
     },
 
-    async findCredentials (where: { email: string } | { id: number }): Promise<(User & { password_hash: string }) | null> {
+    /**
+     * What a password check needs, in one read: the hash, and the session generation a login
+     * then stamps on its session, so that a reset or change committed while argon2 runs
+     * leaves that session dead (API.md §12).
+     */
+    async findCredentials (where: { email: string } | { id: number }): Promise<(User & { password_hash: string, session_generation: number }) | null> {
       const condition = 'email' in where ? eq(users.email, where.email) : eq(users.id, where.id)
-      const [row] = await db.select({ ...userColumns, password_hash: users.password_hash }).from(users).where(condition)
+      const [row] = await db.select({ ...userColumns, password_hash: users.password_hash, session_generation: users.session_generation })
+        .from(users).where(condition)
       return row ?? null
     },
 
-    async updatePasswordHash (id: number, passwordHash: string): Promise<void> {
-      await db.update(users).set({ password_hash: passwordHash }).where(eq(users.id, id))
+    /**
+     * A login's upgrade of a weak hash to the current parameters. Only if the hash is still the
+     * one the login checked: a reset committed meanwhile must not be undone by a rehash of the
+     * old password.
+     */
+    async rehashPassword (id: number, checkedHash: string, passwordHash: string): Promise<void> {
+      await db.update(users).set({ password_hash: passwordHash }).where(and(eq(users.id, id), eq(users.password_hash, checkedHash)))
+    },
+
+    /**
+     * Sets a new password and ends every session of the user but `keptSessionId`, in one
+     * transaction (API.md §12). With `checkedHash`, only if the password is still the one the
+     * caller verified (false otherwise: a reset or another change won the race).
+     */
+    async changePassword (id: number, passwordHash: string, { checkedHash, keptSessionId }: { checkedHash?: string, keptSessionId: string | null }): Promise<boolean> {
+      return db.transaction(async (tx) => {
+        const [result] = await tx.update(users).set({ password_hash: passwordHash, updated_at: sql`CURRENT_TIMESTAMP(3)` })
+          .where(and(eq(users.id, id), checkedHash === undefined ? undefined : eq(users.password_hash, checkedHash)))
+        if (result.affectedRows !== 1) return false
+        await cutOffSessions(tx as unknown as Database, id, keptSessionId)
+        return true
+      })
     },
 
     /**
@@ -109,7 +143,7 @@ export function createUsersRepository (db: Database) {
      * also ends every session the user has (API.md §4: it revokes the user's tokens), and a
      * demotion of the last admin is refused before anything is written.
      */
-    async update (id: number, changes: { name?: string, email?: string, role?: Role }, at: Date): Promise<void> {
+    async update (id: number, changes: { name?: string, email?: string, role?: Role }): Promise<void> {
       const { role, ...profile } = changes
       try {
         await db.transaction(async (tx) => {
@@ -123,9 +157,10 @@ export function createUsersRepository (db: Database) {
           await tx.update(users).set({
             ...profile,
             ...(emailChanges && { email_verified_at: null }),
-            ...(roleChanges && { role, tokens_valid_after: at, kept_session_id: null }),
+            ...(roleChanges && { role }),
             updated_at: sql`CURRENT_TIMESTAMP(3)`,
           }).where(eq(users.id, id))
+          if (roleChanges) await cutOffSessions(tx as unknown as Database, id, null)
         }, ADMIN_CHECK)
       } catch (error) {
         if (isDuplicateKey(error)) throw emailTaken()
@@ -141,12 +176,9 @@ export function createUsersRepository (db: Database) {
       }, ADMIN_CHECK)
     },
 
-    /**
-     * Ends every session of the user that started before `at`, except `keptSessionId` (the
-     * caller's own, for "logout others" and a password change).
-     */
-    async cutOffSessions (id: number, at: Date, keptSessionId: string | null): Promise<void> {
-      await db.update(users).set({ tokens_valid_after: at, kept_session_id: keptSessionId }).where(eq(users.id, id))
+    /** "Log out others" (keeping `keptSessionId`) or "log out everywhere" (null): see cutOffSessions(). */
+    async endSessions (id: number, keptSessionId: string | null): Promise<void> {
+      await db.transaction((tx) => cutOffSessions(tx as unknown as Database, id, keptSessionId))
     },
   }
 }

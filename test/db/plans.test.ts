@@ -160,25 +160,26 @@ function scenarios (repos: Repositories, shape: Shape): Array<[string, () => Pro
       await repos.boards.update(board.id, { title: 'edited' })
       await repos.boards.delete(board.id)
     }],
-    ['edit a user', () => repos.users.update(2, { name: 'Renamed' }, new Date())],
-    ['demote the last admin (refused)', () => repos.users.update(1, { role: 'user' }, new Date()).catch(() => {})],
+    ['edit a user', () => repos.users.update(2, { name: 'Renamed' })],
+    ['demote the last admin (refused)', () => repos.users.update(1, { role: 'user' }).catch(() => {})],
     ['log in, refresh, list and end sessions', async () => {
       const id = randomUUID()
       const now = new Date()
       const expires_at = new Date(Date.now() + 60_000)
-      await repos.sessions.start({ id, user_id: 2, created_at: now, expires_at, user_agent: 'plans', ip: '127.0.0.1' })
+      await repos.sessions.start({ id, user_id: 2, created_at: now, expires_at, user_agent: 'plans', ip: '127.0.0.1', generation: 0 })
       await repos.sessions.rotate({ jti: randomUUID(), user_id: 2, expires_at }, id, { at: now, expires_at, user_agent: 'plans', ip: '127.0.0.1' })
       await repos.sessions.list(2, { limit: PAGE })
       await repos.sessions.list(2, { limit: PAGE, after: { lastUsedAt: now, id } })
       await repos.sessions.end(2, id)
       await repos.sessions.endById(randomUUID())
     }],
-    ['end other sessions', () => repos.users.cutOffSessions(2, new Date(), randomUUID())],
+    ['end other sessions', () => repos.users.endSessions(2, randomUUID())],
+    ['change a password', () => repos.users.changePassword(2, 'y', { checkedHash: 'x', keptSessionId: randomUUID() })],
     ['user by email (password forgotten)', () => repos.users.findByEmail('user2@plans.test')],
     ['password reset: issue, check and spend a token', async () => {
       const token = await repos.oneTimeTokens.issue({ purpose: 'password_reset', userId: 2, email: 'user2@plans.test', ttl: 60_000, maxPerHour: 1000 })
       const live = await repos.oneTimeTokens.find('password_reset', token!)
-      await repos.oneTimeTokens.resetPassword(live!, 'x', new Date())
+      await repos.oneTimeTokens.resetPassword(live!, 'x')
     }],
     ['email verification: issue, check and spend a token', async () => {
       const token = await repos.oneTimeTokens.issue({ purpose: 'email_verification', userId: 2, email: 'user2@plans.test', ttl: 60_000, maxPerHour: 1000 })

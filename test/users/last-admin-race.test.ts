@@ -12,7 +12,7 @@ t.test('two admins demoting themselves at once: one wins, the other is the last 
   for (let round = 0; round < 50; round++) {
     const [a, b] = await Promise.all(['a', 'b'].map((name) =>
       users.create({ email: `${name}${round}@race.test`, name, password_hash: 'x', role: 'admin' })))
-    const outcomes = await Promise.allSettled([a!, b!].map((admin) => users.update(admin.id, { role: 'user' }, new Date())))
+    const outcomes = await Promise.allSettled([a!, b!].map((admin) => users.update(admin.id, { role: 'user' })))
     for (const outcome of outcomes) {
       if (outcome.status === 'fulfilled') continue
       const error = outcome.reason as { code?: string, cause?: { code?: string } }

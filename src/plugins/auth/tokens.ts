@@ -40,10 +40,9 @@ export interface TokenPair {
 }
 
 /**
- * A session id is a UUIDv7: its first 48 bits are the session's start in Unix milliseconds.
- * The per-request check compares that start with the user's `tokens_valid_after`, so a global
- * logout kills every session begun before it, even one begun in the same second, while a login
- * a few milliseconds later lives. (JWT `iat` has only second precision.)
+ * A session id is a UUIDv7: its first 48 bits are the session's start in Unix milliseconds,
+ * from which SESSION_MAX_AGE counts however often the session is refreshed. (Cut-offs do not
+ * use it: they compare the session's generation with the user's, see drizzle/users.ts.)
  */
 export function newSessionId (now = Date.now()): string {
   const bytes = randomBytes(16)
@@ -122,10 +121,7 @@ export type TokenService = ReturnType<typeof createTokenService>
  */
 export function revocationReason (token: VerifiedToken, state: TokenState | null): string | null {
   if (!state) return 'The user no longer exists'
-  if (state.sessionRevoked) return 'The session has been logged out'
+  if (state.sessionRevoked) return 'The session has ended: a logout, a password change or reset, or a role change'
   if (state.tokenRevokedAt) return token.type === 'refresh' ? 'The refresh token has already been used' : 'The token has been revoked'
-  if (state.tokensValidAfter && sessionStartedAt(token.sid) <= state.tokensValidAfter.getTime() && state.keptSessionId !== token.sid) {
-    return 'The session was ended by a logout, a password change or a role change'
-  }
   return null
 }

@@ -1,7 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { AppError } from '../../errors.js'
 import { ref, ErrorSchema, TokenPairSchema, UserSchema, type User } from '../../schemas/shared.js'
+import { clientAddress } from '../../plugins/client-address.js'
 import { authOf, clearRefreshCookie, refreshTokenOf, setRefreshCookie } from '../../plugins/auth/index.js'
 import { newSessionId, revocationReason, sessionStartedAt, type TokenPair } from '../../plugins/auth/tokens.js'
 import { LoginBody, LoginQuery, LogoutQuery, RefreshBody, RegisterBody } from './schemas.js'
@@ -15,6 +16,27 @@ export async function normaliseIdentity (request: FastifyRequest) {
 }
 
 const invalidCredentials = () => new AppError(401, 'invalid_credentials', 'Email or password is wrong')
+
+/**
+ * The per-account lockout (API.md §6, §12): counts a password check of this email before it
+ * runs, and refuses it with 429 once LOGIN_MAX_FAILURES checks have run in the window, before
+ * any argon2 work. For logins and for every other check of a password someone types
+ * (`current_password`).
+ */
+export async function countPasswordAttempt (app: FastifyInstance, email: string): Promise<void> {
+  const { config, repos } = app
+  if (config.LOGIN_MAX_FAILURES === 0) return
+  const attempt = await repos.loginFailures.countAttempt(email, config.LOGIN_MAX_FAILURES, config.LOGIN_LOCKOUT_WINDOW)
+  if (!attempt.allowed) {
+    throw new AppError(429, 'rate_limited', 'Too many failed password attempts for this account; try again later', undefined,
+      { headers: { 'retry-after': String(attempt.retryAfterSeconds) } })
+  }
+}
+
+/** A password proved right: the attempts counted for this email start again from zero. */
+export async function clearPasswordAttempts (app: FastifyInstance, email: string): Promise<void> {
+  if (app.config.LOGIN_MAX_FAILURES > 0) await app.repos.loginFailures.clear(email)
+}
 
 const setCookieHeader = {
   'set-cookie': {
@@ -36,7 +58,7 @@ function sendPair (reply: FastifyReply, pair: TokenPair, user: User, inCookie: b
 
 /** The client as API.md §7 shows it on a session: user agent (≤ 255) and address (TRUST_PROXY rule). */
 function clientOf (request: FastifyRequest) {
-  return { user_agent: request.headers['user-agent']?.slice(0, 255) || null, ip: request.ip || null }
+  return { user_agent: request.headers['user-agent']?.slice(0, 255) || null, ip: clientAddress(request) || null }
 }
 
 const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
@@ -75,8 +97,10 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
       operationId: 'login',
       summary: 'Log in: get an access and a refresh token',
       description: 'Starts a new session. The access token is `fresh` (needed to change email, password or delete the account). ' +
-        'After `LOGIN_MAX_FAILURES` failed logins for one email within `LOGIN_LOCKOUT_WINDOW`, logins for that email get 429 ' +
-        '`rate_limited` with `Retry-After` until the window has passed, from any address; a successful login resets the count. ' +
+        'Every password check of one email is counted before it runs: once `LOGIN_MAX_FAILURES` have run within ' +
+        '`LOGIN_LOCKOUT_WINDOW` without a success, further attempts for that email get 429 `rate_limited` with `Retry-After`, ' +
+        'unchecked, until the lock (one window long) is over, from any address and on every instance; so of any burst at most ' +
+        '`LOGIN_MAX_FAILURES` are checked. A successful login resets the count. ' +
         'With `REQUIRE_EMAIL_VERIFICATION=true`, the right password for an email that is not verified yet is 403 `email_not_verified`. ' +
         'With `refresh=cookie` (browser mode) the refresh token is set as an `HttpOnly` `__Host-refresh` cookie instead of ' +
         'being in the body.',
@@ -91,27 +115,21 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
   }, async (request, reply) => {
     const { email, password } = request.body
-    const lockout = config.LOGIN_MAX_FAILURES > 0 ? await repos.loginFailures.find(email) : null
-    if (lockout?.lockedForSeconds) {
-      throw new AppError(429, 'rate_limited', 'Too many failed logins for this account; try again later', undefined,
-        { headers: { 'retry-after': String(lockout.lockedForSeconds) } })
-    }
+    // Counted before the check, so a burst cannot pass the lockout while argon2 is busy.
+    await countPasswordAttempt(app, email)
     const account = await repos.users.findCredentials({ email })
-    if (!await passwords.verify(account?.password_hash ?? null, password) || !account) {
-      if (config.LOGIN_MAX_FAILURES > 0) await repos.loginFailures.recordFailure(email, config.LOGIN_MAX_FAILURES, config.LOGIN_LOCKOUT_WINDOW)
-      throw invalidCredentials()
-    }
-    if (lockout) await repos.loginFailures.clear(email)
-    const { password_hash: passwordHash, ...user } = account
+    if (!await passwords.verify(account?.password_hash ?? null, password) || !account) throw invalidCredentials()
+    await clearPasswordAttempts(app, email)
+    const { password_hash: passwordHash, session_generation: generation, ...user } = account
     // Hashes made with weaker parameters are upgraded while we have the password in hand.
-    if (passwords.needsRehash(passwordHash)) await repos.users.updatePasswordHash(user.id, await passwords.hash(password))
+    if (passwords.needsRehash(passwordHash)) await repos.users.rehashPassword(user.id, passwordHash, await passwords.hash(password))
     // Only after the password checked out: a 403 must not tell a guesser which emails exist.
     if (config.REQUIRE_EMAIL_VERIFICATION && !user.email_verified_at) {
       throw new AppError(403, 'email_not_verified', 'Verify your email first with the link in the verification mail (a password-reset link verifies it too)')
     }
     const now = Date.now()
     const sid = newSessionId(now)
-    await repos.sessions.start({ id: sid, user_id: user.id, created_at: new Date(now), expires_at: sessionExpiry(sid, now), ...clientOf(request) })
+    await repos.sessions.start({ id: sid, user_id: user.id, created_at: new Date(now), expires_at: sessionExpiry(sid, now), generation, ...clientOf(request) })
     return sendPair(reply, tokens.issuePair(user, sid, true), user, request.query.refresh === 'cookie')
   })
 
@@ -192,7 +210,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
       // Every token of the session, access and refresh, is checked against its row.
       await repos.sessions.endById(auth.sid)
     } else {
-      await repos.users.cutOffSessions(auth.userId, new Date(), scope === 'others' ? auth.sid : null)
+      await repos.users.endSessions(auth.userId, scope === 'others' ? auth.sid : null)
     }
     request.log.info({ userId: auth.userId, sid: auth.sid, scope }, 'logout')
     clearRefreshCookie(reply)

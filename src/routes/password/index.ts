@@ -52,7 +52,7 @@ const passwordRoutes: FastifyPluginAsyncTypebox = async (app) => {
     const live = await repos.oneTimeTokens.find('password_reset', token)
     if (!live) throw invalidResetToken()
     // Hashed before the transaction: argon2 takes tens of milliseconds, locks should not.
-    if (!await repos.oneTimeTokens.resetPassword(live, await passwords.hash(newPassword), new Date())) throw invalidResetToken()
+    if (!await repos.oneTimeTokens.resetPassword(live, await passwords.hash(newPassword))) throw invalidResetToken()
     // The owner is back in: failed logins from whoever was guessing no longer lock them out.
     if (config.LOGIN_MAX_FAILURES > 0) await repos.loginFailures.clear(live.email)
     request.log.info({ userId: live.userId }, 'password reset: every session ended')

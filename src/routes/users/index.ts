@@ -3,7 +3,7 @@ import { AppError, notFound } from '../../errors.js'
 import { authOf, isAdmin, requireAdmin, requireFreshToken, requireSelfOrAdmin } from '../../plugins/auth/index.js'
 import { BoardPageSchema, ErrorSchema, IdParams, ref, UserPageSchema, UserSchema } from '../../schemas/shared.js'
 import { DEFAULT_LIMIT, PageQuery, decodeCursor, toPage } from '../../schemas/pagination.js'
-import { normaliseIdentity } from '../auth/index.js'
+import { clearPasswordAttempts, countPasswordAttempt, normaliseIdentity } from '../auth/index.js'
 import { listBoards } from '../boards/index.js'
 import { ChangePasswordBody, CreateUserBody, UpdateUserBody } from './schemas.js'
 
@@ -84,7 +84,7 @@ const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
     if (changes.role !== undefined && !isAdmin(auth)) throw new AppError(403, 'forbidden', 'Only an admin may change a role')
     if (changes.email !== undefined && id === auth.userId) requireFreshToken(auth)
     const before = (await repos.users.findById(id)) ?? notFound('User')
-    await repos.users.update(id, changes, new Date())
+    await repos.users.update(id, changes)
     const after = (await repos.users.findById(id)) ?? notFound('User')
     // API.md §10: the new address must be proven like the first one.
     if (after.email !== before.email) mail.sendEmailVerification(after)
@@ -99,7 +99,8 @@ const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'Change a password',
       description: 'Your own: needs `current_password` and a fresh token; every other session of yours is revoked, this ' +
         'one stays. An admin setting another user\'s password needs no `current_password`; all of that user\'s ' +
-        'sessions are revoked.',
+        'sessions are revoked. The change and the end of those sessions are one transaction: both or neither. Each ' +
+        '`current_password` checked counts toward the account\'s login lockout (see `POST /login`): a locked account gets 429.',
       params: IdParams,
       body: ChangePasswordBody,
       response: { 204: { type: 'null', description: 'Changed' }, 401: ref(ErrorSchema), ...forbiddenOrMissing },
@@ -119,12 +120,24 @@ const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
     }
     const account = await repos.users.findCredentials({ id })
     if (!account) notFound('User')
-    if (self && !await passwords.verify(account.password_hash, currentPassword!)) {
-      throw new AppError(401, 'invalid_credentials', 'The current password is wrong')
+    if (self) {
+      // A stolen access token must not become an unlimited password oracle: each guess counts
+      // toward the account's lockout (API.md §12).
+      await countPasswordAttempt(app, account.email)
+      if (!await passwords.verify(account.password_hash, currentPassword!)) {
+        throw new AppError(401, 'invalid_credentials', 'The current password is wrong')
+      }
+      await clearPasswordAttempts(app, account.email)
     }
-    await repos.users.updatePasswordHash(id, await passwords.hash(newPassword))
-    // Whoever knew the old password is logged out; the caller keeps their own session.
-    await repos.users.cutOffSessions(id, new Date(), self ? auth.sid : null)
+    // One transaction: whoever knew the old password is logged out with the change, or nothing
+    // changes. The caller keeps their own session.
+    const changed = await repos.users.changePassword(id, await passwords.hash(newPassword), {
+      // Your own: only over the password you just proved, so a reset that won the race stands.
+      ...(self && { checkedHash: account.password_hash }),
+      keptSessionId: self ? auth.sid : null,
+    })
+    if (!changed && self) throw new AppError(401, 'invalid_credentials', 'The current password is wrong')
+    if (!changed) notFound('User')
     return reply.code(204).send()
   })
 
