@@ -14,7 +14,8 @@ const API_PORT = 3121
 const GALERA_PORT = 4306
 const ENV = {
   ...process.env, CLUSTER_DIR, CLUSTER_PORT: String(CLUSTER_PORT), API_PORT: String(API_PORT),
-  RATE_LIMIT_AUTH: '0', RATE_LIMIT_REFRESH: '0', RATE_LIMIT_GLOBAL: '0', LOGIN_MAX_FAILURES: '0',
+  // Limits off, which production refuses (API.md §12): the instances run as a benchmark harness.
+  NODE_ENV: 'test', RATE_LIMIT_AUTH: '0', RATE_LIMIT_REFRESH: '0', RATE_LIMIT_GLOBAL: '0', LOGIN_MAX_FAILURES: '0',
 }
 
 interface Row { target: string, scenario: string, requestsPerSecond: number, p50Ms: number, p99Ms: number, non2xx: number, errors: number }

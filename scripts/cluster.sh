@@ -7,8 +7,9 @@
 #   npm run cluster -- stop      stop everything this script started and delete its files
 #
 # Environment: CLUSTER_DIR (state, logs; default /tmp/boardkit-cluster), CLUSTER_PORT (HAProxy,
-# default 8080), API_PORT (first instance's port, default 3101); RATE_LIMIT_* and
-# LOGIN_MAX_FAILURES pass through to the instances (the cluster tests turn them off).
+# default 8080), API_PORT (first instance's port, default 3101); NODE_ENV (default production),
+# RATE_LIMIT_* and LOGIN_MAX_FAILURES pass through to the instances (the cluster tests turn the
+# limits off, and so run as NODE_ENV=test: production refuses limits at 0).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -65,9 +66,9 @@ start_instance () {
   local i=$1 port=$((API_PORT + i - 1))
   # Its own session: the instance outlives this script, and is stopped by its recorded pid.
   env -i PATH="$PATH" HOME="${HOME:-/root}" \
-    NODE_ENV=production HOST=127.0.0.1 PORT="$port" LOG_LEVEL="${LOG_LEVEL:-warn}" \
+    NODE_ENV="${NODE_ENV:-production}" HOST=127.0.0.1 PORT="$port" LOG_LEVEL="${LOG_LEVEL:-warn}" \
     DATABASE_URL="$(database_url "$i")" JWT_SECRET="$(cat "$CLUSTER_DIR/jwt-secret")" \
-    REDIS_URL=redis://127.0.0.1:6379 REDIS_KEY_PREFIX="boardkit-cluster:" TRUST_PROXY=true \
+    REDIS_URL=redis://127.0.0.1:6379 REDIS_KEY_PREFIX="boardkit-cluster:" TRUST_PROXY=loopback \
     RATE_LIMIT_AUTH="${RATE_LIMIT_AUTH:-10}" RATE_LIMIT_REFRESH="${RATE_LIMIT_REFRESH:-60}" \
     RATE_LIMIT_GLOBAL="${RATE_LIMIT_GLOBAL:-1000}" LOGIN_MAX_FAILURES="${LOGIN_MAX_FAILURES:-10}" \
     setsid node --import tsx src/server.ts </dev/null >>"$CLUSTER_DIR/api$i.log" 2>&1 &

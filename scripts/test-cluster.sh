@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 
 export CLUSTER_DIR=${CLUSTER_DIR:-/tmp/boardkit-cluster-test}
 export CLUSTER_PORT=${CLUSTER_PORT:-8090} API_PORT=${API_PORT:-3111}
-export RATE_LIMIT_AUTH=0 RATE_LIMIT_REFRESH=0 RATE_LIMIT_GLOBAL=0 LOGIN_MAX_FAILURES=0
+# Limits off, which production refuses (API.md §12): the instances run as a test harness.
+export NODE_ENV=test RATE_LIMIT_AUTH=0 RATE_LIMIT_REFRESH=0 RATE_LIMIT_GLOBAL=0 LOGIN_MAX_FAILURES=0
 
 trap 'bash scripts/cluster.sh stop' EXIT
 # A cluster left by an interrupted run would hold the ports.

@@ -3,6 +3,8 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { Config } from './config.js'
 import httpEdgePlugin, { httpEdgeOptions } from './plugins/http-edge.js'
 import configPlugin from './plugins/config.js'
+import { serializeLoggedError } from './db/errors.js'
+import { trustProxyOption } from './plugins/client-address.js'
 import errorsPlugin from './plugins/errors.js'
 import shutdownPlugin from './plugins/shutdown.js'
 import bodyLimitPlugin from './plugins/body-limit.js'
@@ -45,10 +47,12 @@ export async function buildApp (config: Config) {
           '*.access_token', '*.refresh_token', '*.password_hash'],
         censor: '[redacted]',
       },
+      // Fastify types `err` as returning a stack; a database error is logged without one, on purpose.
+      serializers: { err: serializeLoggedError as (error: unknown) => never },
     },
     ...httpEdgeOptions,
     return503OnClosing: false,
-    trustProxy: config.TRUST_PROXY,
+    trustProxy: trustProxyOption(config.TRUST_PROXY),
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   // What the service is made of, in the order it is put together (each plugin names what it

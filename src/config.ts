@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto'
+import { isIP } from 'node:net'
 import { Type, type Static } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
 
@@ -51,7 +52,7 @@ const EnvSchema = Type.Object({
   LOGIN_LOCKOUT_WINDOW: Duration('15m'),
   BLOCKLIST_PURGE_INTERVAL: Duration('10m'),
   CORS_ORIGINS: Type.String({ default: '', description: 'Comma-separated origins allowed cross-origin; empty: none' }),
-  TRUST_PROXY: Type.Boolean({ default: false, description: 'Take the client address from X-Forwarded-For' }),
+  TRUST_PROXY: Type.String({ default: 'false', description: 'The proxies in front: a hop count, or their addresses/CIDRs (comma-separated); false: none' }),
   PASSWORD_RESET_TTL: Duration('30m'),
   EMAIL_VERIFICATION_TTL: Duration('24h'),
   REQUIRE_EMAIL_VERIFICATION: Type.Boolean({ default: false, description: 'Refuse logins (403) until the email is verified' }),
@@ -74,7 +75,9 @@ type DurationKey = 'DB_CONNECT_TIMEOUT' | 'DB_QUERY_TIMEOUT' | 'BODY_DISCARD_TIM
   | 'SESSION_MAX_AGE' | 'LOGIN_LOCKOUT_WINDOW' | 'BLOCKLIST_PURGE_INTERVAL' | 'PASSWORD_RESET_TTL' | 'EMAIL_VERIFICATION_TTL' | 'JWT_KEY_ACTIVATION_DELAY'
 
 /** Durations are milliseconds; everything else keeps its environment name and parsed type. */
-export type Config = Readonly<Omit<Env, DurationKey | 'JWT_SECRET' | 'CORS_ORIGINS' | 'MAIL_RETRY_DELAYS' | 'JWT_KEY_ENCRYPTION_SECRET'> & Record<DurationKey, number> & {
+export type Config = Readonly<Omit<Env, DurationKey | 'JWT_SECRET' | 'CORS_ORIGINS' | 'MAIL_RETRY_DELAYS' | 'JWT_KEY_ENCRYPTION_SECRET' | 'TRUST_PROXY'> & Record<DurationKey, number> & {
+  /** Fastify's `trustProxy` (proxy-addr): false, a hop count, or the proxies' addresses and CIDRs. */
+  TRUST_PROXY: false | number | readonly string[]
   CORS_ORIGINS: readonly string[]
   /** Milliseconds to wait before each retry of a failed mail delivery. */
   MAIL_RETRY_DELAYS: readonly number[]
@@ -146,8 +149,16 @@ export function loadConfig(source: Record<string, string | undefined>): Config {
     throw new ConfigError(`JWT_KEY_ENCRYPTION_SECRET: must be at least ${MIN_SECRET_BYTES} bytes`)
   }
 
+  if (env.NODE_ENV === 'production') {
+    // API.md §12: 0 turns a limit off, which only test and benchmark harnesses may do.
+    for (const key of ['RATE_LIMIT_AUTH', 'RATE_LIMIT_REFRESH', 'RATE_LIMIT_GLOBAL', 'LOGIN_MAX_FAILURES'] as const) {
+      if (env[key] === 0) throw new ConfigError(`${key}: 0 turns this abuse limit off, which production refuses; keep the default (${EnvSchema.properties[key].default}) or set a stricter one`)
+    }
+  }
+
   return Object.freeze({
     ...env,
+    TRUST_PROXY: parseTrustProxy(env.TRUST_PROXY),
     JWT_KEY_ENCRYPTION_SECRET: keySecret ?? DEVELOPMENT_KEY_ENCRYPTION_SECRET,
     JWT_KEY_ACTIVATION_DELAY: parseDuration(env.JWT_KEY_ACTIVATION_DELAY),
     DB_CONNECT_TIMEOUT: parseDuration(env.DB_CONNECT_TIMEOUT),
@@ -168,6 +179,34 @@ export function loadConfig(source: Record<string, string | undefined>): Config {
     JWT_SECRET: secret ?? randomBytes(48).toString('base64url'),
     JWT_SECRET_GENERATED: !secret,
   })
+}
+
+/** proxy-addr's names for address ranges, allowed in a TRUST_PROXY list. */
+const PROXY_RANGE_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal'])
+
+/**
+ * TRUST_PROXY (API.md §12): which X-Forwarded-For entries are written by our own proxies. A
+ * number trusts that many hops in front of us; a list trusts the peers with those addresses. The
+ * client address is then the first entry not added by a trusted proxy. `true` (trust every hop)
+ * is refused: the client would choose its own address, and with it walk past every per-IP limit.
+ */
+export function parseTrustProxy (text: string): false | number | string[] {
+  const value = text.trim().toLowerCase()
+  if (value === 'false' || value === '' || value === '0') return false
+  if (value === 'true') {
+    throw new ConfigError('TRUST_PROXY: true would trust every hop, so a client could choose its own address; give the number of proxies in front of the API (e.g. 1) or their addresses/CIDRs (e.g. 10.0.0.0/8)')
+  }
+  if (/^\d+$/.test(value)) return Number(value)
+  const entries = value.split(',').map((entry) => entry.trim())
+  for (const entry of entries) {
+    const [address, prefix, ...rest] = entry.split('/')
+    const family = isIP(address ?? '')
+    const prefixOk = prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128))
+    if (!(PROXY_RANGE_NAMES.has(entry) || (family !== 0 && prefixOk && rest.length === 0))) {
+      throw new ConfigError(`TRUST_PROXY: ${JSON.stringify(entry)} is not a hop count, an IP address, a CIDR or one of loopback, linklocal, uniquelocal`)
+    }
+  }
+  return entries
 }
 
 /**

@@ -4,6 +4,7 @@ import type { Redis } from 'ioredis'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Config } from '../config.js'
 import { AppError } from '../errors.js'
+import { clientAddress, rateLimitKey } from './client-address.js'
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -89,6 +90,8 @@ export default fp(async (app) => {
     ...(redis && { redis, nameSpace: config.REDIS_KEY_PREFIX, skipOnError: true }),
     // RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset (IETF draft) and Retry-After.
     enableDraftSpec: true,
+    // The client under the TRUST_PROXY rule, never an address it wrote itself; IPv6 by /64.
+    keyGenerator: (request) => rateLimitKey(clientAddress(request)),
     errorResponseBuilder: (_request, context) =>
       new AppError(429, 'rate_limited', `Too many requests; retry in ${context.after}`),
   })

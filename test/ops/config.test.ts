@@ -105,6 +105,14 @@ t.test('loadConfig', async (t) => {
     t.equal(loadConfig({ NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(32) }).JWT_SECRET_GENERATED, false, '32 bytes is enough')
   })
 
+  t.test('production refuses an abuse limit turned off (API.md §12)', async (t) => {
+    for (const key of ['RATE_LIMIT_AUTH', 'RATE_LIMIT_REFRESH', 'RATE_LIMIT_GLOBAL', 'LOGIN_MAX_FAILURES']) {
+      t.match(configError({ NODE_ENV: 'production', JWT_SECRET: GOOD_SECRET, [key]: '0' }).message, new RegExp(`^${key}: 0 turns this abuse limit off, which production refuses`), key)
+      t.equal(loadConfig({ NODE_ENV: 'test', [key]: '0' })[key as 'RATE_LIMIT_AUTH'], 0, `${key}=0 is allowed outside production`)
+    }
+    t.equal(loadConfig({ NODE_ENV: 'production', JWT_SECRET: GOOD_SECRET, RATE_LIMIT_AUTH: '5' }).RATE_LIMIT_AUTH, 5, 'a stricter limit is fine')
+  })
+
   t.test('outside production a missing secret is generated, per process', async (t) => {
     for (const NODE_ENV of ['development', 'test']) {
       const config = loadConfig({ NODE_ENV })
