@@ -31,3 +31,38 @@ export function isDatabaseUnavailable (error: unknown): boolean {
 export function isDuplicateKey (error: unknown): boolean {
   return driverErrorCode(error) === 'ER_DUP_ENTRY'
 }
+
+interface LoggedError { type: string, message: string, stack?: string, code?: string, errno?: number, sqlState?: string, cause?: LoggedError }
+
+/**
+ * The `err` serializer of every log line (API.md §12: no log line carries a statement's bound
+ * values). drizzle's DrizzleQueryError puts the statement and its parameters in its message, and
+ * mysql2's own message can quote a value ("Duplicate entry 'ada@example.com' for key …"): an
+ * error from the database is logged by its driver code, errno and SQL state alone, which say what
+ * went wrong without saying with what. Other errors keep their type, message and stack.
+ */
+export function serializeLoggedError (error: unknown, depth = 0): LoggedError {
+  if (!(error instanceof Error)) return { type: typeof error, message: String(error) }
+  const code = driverErrorCode(error)
+  if (code !== undefined || error.name === 'DrizzleQueryError') {
+    let driver = error as DriverError & { sqlState?: string }
+    while (driver.cause && typeof driver.code !== 'string') driver = driver.cause as DriverError & { sqlState?: string }
+    return {
+      type: error.name,
+      message: `database error ${code ?? 'without a driver code'} (the statement and its values are not logged)`,
+      ...(code !== undefined && { code }),
+      ...(typeof driver.errno === 'number' && { errno: driver.errno }),
+      ...(typeof driver.sqlState === 'string' && { sqlState: driver.sqlState }),
+      // The frames only: the stack's first lines repeat the message.
+      ...(error.stack !== undefined && { stack: error.stack.split('\n').filter((line) => /^\s+at /.test(line)).join('\n') }),
+    }
+  }
+  const withCode = error as Error & { code?: unknown }
+  return {
+    type: error.name,
+    message: error.message,
+    ...(error.stack !== undefined && { stack: error.stack }),
+    ...(typeof withCode.code === 'string' && { code: withCode.code }),
+    ...(error.cause !== undefined && depth < 4 && { cause: serializeLoggedError(error.cause, depth + 1) }),
+  }
+}

@@ -131,6 +131,18 @@ t.test('the log never contains a password or a token', async (t) => {
   const revoked = await fetch(`${base}/me`, { headers: auth(third.access_token) })
   t.equal(revoked.status, 401, 'the logged-out token is refused')
 
+  // A statement that fails (API.md §12, issue 22 item 5): drizzle's error message carries the
+  // statement's bound values, here the new user's email and argon2id hash. The 5xx is logged
+  // by the driver's code and SQL state alone.
+  const connection = await createConnection(`${SERVER_URL}/${database}`)
+  await connection.query(`CREATE TRIGGER refuse_failing_users BEFORE INSERT ON users FOR EACH ROW
+    IF NEW.email LIKE 'failing-%' THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'refused by the test'; END IF`)
+  await connection.end()
+  const failingEmail = `failing-${randomBytes(4).toString('hex')}@example.com`
+  const failedInsert = await fetch(`${base}/register`, { method: 'POST', headers: json, body: JSON.stringify({ email: failingEmail, name: 'Failing', password }) })
+  t.equal(failedInsert.status, 500, 'a failing INSERT answers 500')
+  secrets.push(['the email of the failing INSERT', failingEmail])
+
   // SIGTERM: close-with-grace closes the app and the process exits on its own.
   process.kill(child.pid!, 'SIGTERM')
   const result = await Promise.race([exit, sleep(20_000).then(() => null)])
@@ -161,5 +173,10 @@ t.test('the log never contains a password or a token', async (t) => {
     t.notOk(output.includes(secret), `${what} is not in the log`)
   }
   t.notMatch(output, /\$argon2/, 'no password hash in the log')
+  const failure = lines.find((line) => line.level === 50 && line.msg === 'internal_error') as { err?: { code?: string, sqlState?: string, errno?: number } } | undefined
+  t.ok(failure, 'the failing INSERT was logged as an error')
+  t.equal(failure?.err?.code, 'ER_SIGNAL_EXCEPTION', 'with the driver\'s code')
+  t.equal(failure?.err?.sqlState, '45000', 'and the SQL state')
+  t.equal(failure?.err?.errno, 1644, 'and the errno')
   t.notMatch(output, /"authorization"\s*:\s*"Bearer/i, 'no Authorization header in the log')
 })
