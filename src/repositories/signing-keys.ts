@@ -1,7 +1,8 @@
-import { and, asc, count, eq, isNull, max, ne, sql } from 'drizzle-orm'
+import { and, asc, eq, isNull, ne, sql } from 'drizzle-orm'
 import { signingKeys } from '../../drizzle/schema.js'
 import type { Database } from '../db/database.js'
 import { isDuplicateKey } from '../db/errors.js'
+import { bumpCounter, readCounter } from './change-counters.js'
 
 export type SigningKeyRow = typeof signingKeys.$inferSelect
 export type NewSigningKey = Pick<typeof signingKeys.$inferInsert, 'kid' | 'algorithm' | 'generation' | 'public_jwk' | 'private_key' | 'activates_at'>
@@ -11,12 +12,12 @@ export type NewSigningKey = Pick<typeof signingKeys.$inferInsert, 'kid' | 'algor
 export function createSigningKeysRepository (db: Database) {
   return {
     /**
-     * What changed since the last poll, in one cheap statement: MAX walks the end of
-     * signing_keys_updated_at_idx, COUNT(*) an index of a table of a few rows.
+     * Whether anything changed since the last poll, in one primary-key read: every write below
+     * bumps the `signing_keys` counter in its own transaction, so no change can be missed, as
+     * COUNT(*) and MAX(updated_at) could miss a revocation written by a node whose clock lags.
      */
     async version (): Promise<string> {
-      const [row] = await db.select({ rows: count(), latest: max(signingKeys.updated_at) }).from(signingKeys)
-      return `${row?.rows ?? 0}:${row?.latest?.getTime() ?? 0}`
+      return String(await readCounter(db, 'signing_keys'))
     },
 
     /** Every key of one algorithm (the unique key's prefix), oldest first. */
@@ -29,7 +30,10 @@ export function createSigningKeysRepository (db: Database) {
     /** False when another instance inserted this generation first (it wins; ours is dropped). */
     async insert (key: NewSigningKey): Promise<boolean> {
       try {
-        await db.insert(signingKeys).values(key)
+        await db.transaction(async (tx) => {
+          await tx.insert(signingKeys).values(key)
+          await bumpCounter(tx as unknown as Database, 'signing_keys')
+        })
         return true
       } catch (error) {
         if (isDuplicateKey(error)) return false
@@ -48,15 +52,20 @@ export function createSigningKeysRepository (db: Database) {
           .set({ retires_at: retiresAt })
           .where(and(eq(signingKeys.algorithm, key.algorithm), isNull(signingKeys.retires_at), ne(signingKeys.kid, key.kid)))
         await tx.insert(signingKeys).values(key)
+        await bumpCounter(tx as unknown as Database, 'signing_keys')
       })
     },
 
     /** Primary-key update. False: no such kid, or it was already revoked. */
     async revoke (kid: string): Promise<boolean> {
-      const [result] = await db.update(signingKeys)
-        .set({ revoked_at: sql`CURRENT_TIMESTAMP(3)` })
-        .where(and(eq(signingKeys.kid, kid), isNull(signingKeys.revoked_at)))
-      return result.affectedRows > 0
+      return db.transaction(async (tx) => {
+        const [result] = await tx.update(signingKeys)
+          .set({ revoked_at: sql`CURRENT_TIMESTAMP(3)` })
+          .where(and(eq(signingKeys.kid, kid), isNull(signingKeys.revoked_at)))
+        if (result.affectedRows === 0) return false
+        await bumpCounter(tx as unknown as Database, 'signing_keys')
+        return true
+      })
     },
   }
 }

@@ -3,6 +3,7 @@ import type { JWT } from '@fastify/jwt'
 import { createSigner, createVerifier } from 'fast-jwt'
 import { ConfigError, type Config } from '../../config.js'
 import { isDatabaseUnavailable } from '../../db/errors.js'
+import { AppError } from '../../errors.js'
 import type { SigningKeyRow, SigningKeysRepository } from '../../repositories/signing-keys.js'
 
 // The signing keys of API.md §9: which key signs, which keys verify, and the public JWKS. Token
@@ -18,6 +19,12 @@ export const CLOCK_SKEW_SECONDS = 30
  * instance within KEY_REFRESH_INTERVAL_MS plus one query: docs/authentication.md promises ≤ 5 s.
  */
 export const KEY_REFRESH_INTERVAL_MS = 2000
+/**
+ * How long the keys last read stay in use while the key table cannot be read. A short outage
+ * must not log everyone out; but a revocation written meanwhile would go unseen for as long as
+ * it lasts, so past this bound the ring fails closed: 503, until it reads the table again.
+ */
+export const KEY_STALE_AFTER_MS = 30_000
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -245,7 +252,12 @@ interface LoadedKey {
  * EdDSA or ES256 keys from the database. Each instance keeps the live keys in memory and re-reads
  * the table on a timer (never on the request path), so verifying a token costs no query.
  */
-export async function createAsymmetricKeyRing (repo: SigningKeysRepository, config: Config, onError: (error: unknown) => void): Promise<KeyRing> {
+export async function createAsymmetricKeyRing (
+  repo: SigningKeysRepository,
+  config: Config,
+  onError: (error: unknown) => void,
+  { staleAfterMs = KEY_STALE_AFTER_MS }: { staleAfterMs?: number } = {},
+): Promise<KeyRing> {
   const algorithm = config.JWT_ALGORITHM as AsymmetricAlgorithm
   const secret = config.JWT_KEY_ENCRYPTION_SECRET
   let version: string | null = null
@@ -275,14 +287,33 @@ export async function createAsymmetricKeyRing (repo: SigningKeysRepository, conf
     }
   }
 
-  async function refresh () {
+  let readAt = 0
+  async function read () {
     // The cheap question first: has anything changed since the last read?
     const latest = await repo.version()
     if (latest !== version) {
       rows = await repo.list(algorithm)
       version = latest
     }
+    readAt = Date.now()
     apply()
+  }
+
+  // Reads run one after another, never overlapping: under load a read can take longer than the
+  // timer's interval, and an older read finishing after a newer one would put back keys the
+  // newer one had seen revoked.
+  let reading: Promise<void> = Promise.resolve()
+  function refresh (): Promise<void> {
+    const next = reading.then(read, read)
+    reading = next.catch(() => {})
+    return next
+  }
+
+  /** Fails closed once the keys in memory are older than the bound (KEY_STALE_AFTER_MS). */
+  function requireFreshKeys () {
+    if (Date.now() - readAt > staleAfterMs) {
+      throw new AppError(503, 'service_unavailable', 'The signing keys could not be read for too long; try again shortly')
+    }
   }
 
   // The app cannot sign without its keys, so the first read must succeed; a database that is
@@ -298,13 +329,17 @@ export async function createAsymmetricKeyRing (repo: SigningKeysRepository, conf
     }
   }
   // One warning when the table cannot be read (the database is away), not one every 2 s; the
-  // keys last read stay in use meanwhile.
+  // keys last read stay in use meanwhile, up to staleAfterMs.
   let failing = false
+  let timerBusy = false
   const timer = setInterval(() => {
+    // A read still under way (a slow database) is not queued behind again.
+    if (timerBusy) return
+    timerBusy = true
     refresh().then(() => { failing = false }, (error: unknown) => {
       if (!failing) onError(error)
       failing = true
-    })
+    }).finally(() => { timerBusy = false })
   }, KEY_REFRESH_INTERVAL_MS)
   // The timer must not keep a process (a CLI, a test) alive on its own.
   timer.unref()
@@ -315,11 +350,14 @@ export async function createAsymmetricKeyRing (repo: SigningKeysRepository, conf
       return signer.sign(claims)
     },
     verify (token) {
+      requireFreshKeys()
       const kid = checkHeader(decodeHeader(token), algorithm)!
       const key = keys.get(kid)
       if (!key) throw reject('unknown or revoked kid')
       return checkTimes(key.verify(token))
     },
+    // Served from memory even when stale: outside verifiers never learn of revocations anyway
+    // (API.md §9), and this API's own checks fail closed in verify().
     jwks: () => ({ keys: [...keys.values()].map((key) => key.jwk) }),
     refresh,
     signingKid: () => signer?.kid ?? null,
