@@ -86,6 +86,8 @@ const DEMO_USERS = [
 ]
 
 async function seed (app: App) {
+  // API.md §12: well-known accounts with a published password are an open door in production.
+  if (app.config.NODE_ENV === 'production') throw new ConfigError('seed creates demo accounts with a published password; it refuses to run with NODE_ENV=production')
   const ids: number[] = []
   for (const demo of DEMO_USERS) {
     if (await app.repos.users.findCredentials({ email: demo.email })) {

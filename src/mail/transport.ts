@@ -14,14 +14,24 @@ export interface MailTransport {
 // off the request path, but a stuck one would still hold its retry slot that long.
 const SMTP_TIMEOUTS = { connectionTimeout: 10_000, greetingTimeout: 10_000, socketTimeout: 30_000 }
 
+/** True for smtp:// to any host but a loopback one (127.0.0.0/8, ::1, localhost). */
+export function requiresStartTls (smtpUrl: string): boolean {
+  const url = new URL(smtpUrl)
+  if (url.protocol !== 'smtp:') return false
+  const host = url.hostname.replace(/^\[|\]$/g, '')
+  return !(host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host))
+}
+
 export async function createMailTransport (config: Pick<Config, 'SMTP_URL' | 'MAIL_FROM' | 'NODE_ENV'>, log: FastifyBaseLogger): Promise<MailTransport> {
   if (config.SMTP_URL) {
     // Loaded only when there is a server to talk to: the import alone takes ~0.3-0.6 s, which
     // every start-up, CLI run and test without SMTP would otherwise pay.
     const { default: nodemailer } = await import('nodemailer')
-    // smtp:// upgrades with STARTTLS when the server offers it; smtps:// is TLS from the start.
+    // smtps:// is TLS from the start. smtp:// must upgrade with STARTTLS (API.md §12): left to
+    // "when the server offers it", a path attacker strips the offer and reads every reset link.
+    // Only a loopback relay (a local MTA, a test server) may be spoken to in the clear.
     // No `logger`/`debug`: nodemailer would log the message, and with it the token.
-    const transporter = nodemailer.createTransport({ url: config.SMTP_URL, ...SMTP_TIMEOUTS })
+    const transporter = nodemailer.createTransport({ url: config.SMTP_URL, ...SMTP_TIMEOUTS, requireTLS: requiresStartTls(config.SMTP_URL) })
     return {
       kind: 'smtp',
       async send (mail, signal) {
