@@ -4,6 +4,7 @@ import { createConnection, type Connection, type Pool } from 'mysql2/promise'
 import { createDatabasePool } from '../../src/db/pool.js'
 import { createDatabase } from '../../src/db/database.js'
 import { createRepositories, type Repositories } from '../../src/repositories/index.js'
+import { NO_CONTEXT } from '../../src/repositories/events.js'
 import { createTestDatabase, testConfig } from '../helper.js'
 
 // MariaDB picks a plan from table statistics. A page that walks an index on the benchmark's
@@ -160,30 +161,30 @@ function scenarios (repos: Repositories, shape: Shape): Array<[string, () => Pro
       await repos.boards.update(board.id, { title: 'edited' })
       await repos.boards.delete(board.id)
     }],
-    ['edit a user', () => repos.users.update(2, { name: 'Renamed' })],
-    ['demote the last admin (refused)', () => repos.users.update(1, { role: 'user' }).catch(() => {})],
+    ['edit a user', () => repos.users.update(2, { name: 'Renamed' }, NO_CONTEXT)],
+    ['demote the last admin (refused)', () => repos.users.update(1, { role: 'user' }, NO_CONTEXT).catch(() => {})],
     ['log in, refresh, list and end sessions', async () => {
       const id = randomUUID()
       const now = new Date()
       const expires_at = new Date(Date.now() + 60_000)
-      await repos.sessions.start({ id, user_id: 2, created_at: now, expires_at, user_agent: 'plans', ip: '127.0.0.1', generation: 0 })
+      await repos.sessions.start({ id, user_id: 2, created_at: now, expires_at, user_agent: 'plans', ip: '127.0.0.1', generation: 0 }, NO_CONTEXT)
       await repos.sessions.rotate({ jti: randomUUID(), user_id: 2, expires_at }, id, { at: now, expires_at, user_agent: 'plans', ip: '127.0.0.1' })
       await repos.sessions.list(2, { limit: PAGE })
       await repos.sessions.list(2, { limit: PAGE, after: { lastUsedAt: now, id } })
-      await repos.sessions.end(2, id)
-      await repos.sessions.endById(randomUUID())
+      await repos.sessions.end(2, id, NO_CONTEXT)
+      await repos.sessions.endById(randomUUID(), { type: 'logout', subject_user_id: 2, context: NO_CONTEXT })
     }],
-    ['end other sessions', () => repos.users.endSessions(2, randomUUID())],
-    ['change a password', () => repos.users.changePassword(2, 'y', { checkedHash: 'x', keptSessionId: randomUUID() })],
+    ['end other sessions', () => repos.users.endSessions(2, randomUUID(), NO_CONTEXT)],
+    ['change a password', () => repos.users.changePassword(2, 'y', { checkedHash: 'x', keptSessionId: randomUUID(), context: NO_CONTEXT })],
     ['user by email (password forgotten)', () => repos.users.findByEmail('user2@plans.test')],
     ['password reset: issue, check and spend a token', async () => {
       const token = await repos.oneTimeTokens.issue({ purpose: 'password_reset', userId: 2, email: 'user2@plans.test', ttl: 60_000, maxPerHour: 1000 })
       const live = await repos.oneTimeTokens.find('password_reset', token!)
-      await repos.oneTimeTokens.resetPassword(live!, 'x')
+      await repos.oneTimeTokens.resetPassword(live!, 'x', NO_CONTEXT)
     }],
     ['email verification: issue, check and spend a token', async () => {
       const token = await repos.oneTimeTokens.issue({ purpose: 'email_verification', userId: 2, email: 'user2@plans.test', ttl: 60_000, maxPerHour: 1000 })
-      await repos.oneTimeTokens.verifyEmail((await repos.oneTimeTokens.find('email_verification', token!))!)
+      await repos.oneTimeTokens.verifyEmail((await repos.oneTimeTokens.find('email_verification', token!))!, NO_CONTEXT)
     }],
   ]
   for (const author of shape.authors) {

@@ -83,5 +83,5 @@ t.test('seed loads the demo data once; purge-blocklist runs', async (t) => {
 
   const purged = await cli(['purge-blocklist'], { DATABASE_URL })
   t.equal(purged.code, 0, purged.stderr)
-  t.match(purged.stdout, /^removed \d+ expired blocklist rows, \d+ expired or ended sessions, \d+ login-failure rows and \d+ old one-time tokens$/m)
+  t.match(purged.stdout, /^removed \d+ expired blocklist rows, \d+ expired or ended sessions, \d+ login-failure rows, \d+ old one-time tokens, \d+ events past AUDIT_RETENTION and \d+ finished outbox rows$/m)
 })
