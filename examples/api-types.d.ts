@@ -305,7 +305,7 @@ export interface paths {
         put?: never;
         /**
          * Mail a password-reset link
-         * @description Always 202 with the same body, known email or not, in about the same time: the mail, and the token in it, are made after the answer. A known address gets a link to `APP_URL/reset-password#token=…`, valid once for `PASSWORD_RESET_TTL`; a newer link voids the older ones. At most 3 mails per address per hour (later requests are still 202).
+         * @description Always 202 with the same body, known email or not, in about the same time: both write one row to the outbox before answering (so the request survives a crash or an SMTP outage), and the mail, with the token in it, is made and sent after the answer. A known address gets a link to `APP_URL/reset-password#token=…`, valid once for `PASSWORD_RESET_TTL`; a newer link voids the older ones. At most 3 mails per address per hour (later requests are still 202).
          */
         post: operations["forgotPassword"];
         delete?: never;
@@ -449,6 +449,46 @@ export interface paths {
          * @description The same as `DELETE /sessions/:id`, for any user when the caller is an admin. Others get 403; a session that is not a live one of this user is 404.
          */
         delete: operations["endUserSession"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/users/{id}/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A user's security events (self or admin)
+         * @description What happened to the account: sign-ins, failed and locked logins, sessions ended, password and profile changes. Newest first; keyset pagination: follow `next_cursor` until it is null. `login.failed` and `login.locked` are one row per email and minute, with `count` attempts.
+         */
+        get: operations["listUserEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Every security event, with filters (admin)
+         * @description Newest first; keyset pagination: follow `next_cursor` until it is null. `login.failed` and `login.locked` are one row per email and minute, with `count` attempts. Filters combine: `type`, `user_id` (also for deleted users), `since`.
+         */
+        get: operations["listEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -665,6 +705,11 @@ export interface components {
              */
             user_agent: string | null;
             /**
+             * @description The user agent named as people name devices (browser and major version on a system), or the raw user agent when it names neither; null without one
+             * @example Chrome 156 on Linux
+             */
+            device: string | null;
+            /**
              * @description Client address at the login or the last refresh
              * @example 203.0.113.7
              */
@@ -675,6 +720,53 @@ export interface components {
         /** @description One page of live sessions, most recently used first */
         SessionPage: {
             items: components["schemas"]["Session"][];
+            /**
+             * @description Pass as `cursor` to get the next page; null on the last page. Opaque: do not build or parse it.
+             * @example djE6NDI
+             */
+            next_cursor: string | null;
+        };
+        /** @description One entry of the audit log */
+        SecurityEvent: {
+            id: number;
+            /**
+             * @description What happened (API.md §15): `user.registered`, `login.succeeded`, `login.failed`, `login.locked`, `token.refresh_reused`, `session.ended`, `logout`, `password.changed`, `password.reset_requested`, `password.reset`, `email.verified`, `user.updated`, `user.role_changed`, `user.deleted`, `signing_key.rotated`, `signing_key.revoked`
+             * @example login.succeeded
+             */
+            type: string;
+            /**
+             * Format: date-time
+             * @description By the database clock
+             * @example 2026-11-22T10:00:00.000Z
+             */
+            occurred_at: string;
+            /** @description Who did it; null when nobody was signed in (a login, a reset link, the operator's CLI) */
+            actor_id: number | null;
+            /** @description Whose account it concerns; null for none (a signing key, a login for an unknown email) */
+            subject_user_id: number | null;
+            /** @description The session that did it (for a login, the session it started) */
+            session_id: string | null;
+            /** @description Client address (the TRUST_PROXY rule) */
+            ip: string | null;
+            /** @description User-Agent of the request */
+            user_agent: string | null;
+            /**
+             * @description The user agent named as people name devices (browser and major version on a system), or the raw user agent when it names neither; null without one
+             * @example Chrome 156 on Linux
+             */
+            device: string | null;
+            /** @description The request id, as in the log lines of that request */
+            request_id: string | null;
+            /** @description What changed, by type (e.g. `{"fields": ["email"]}`, `{"from": "user", "to": "admin"}`, `{"email": "…", "reason": "wrong_password"}`); never a password, token or code */
+            details: {
+                [key: string]: unknown;
+            };
+            /** @description How many attempts this row stands for: `login.failed` and `login.locked` are one row per email and minute, counted */
+            count: number;
+        };
+        /** @description One page of security events, newest first */
+        SecurityEventPage: {
+            items: components["schemas"]["SecurityEvent"][];
             /**
              * @description Pass as `cursor` to get the next page; null on the last page. Opaque: do not build or parse it.
              * @example djE6NDI
@@ -5311,6 +5403,330 @@ export interface operations {
                      *       "error": "Unsupported Media Type",
                      *       "code": "unsupported_media_type",
                      *       "message": "Unsupported Media Type: text/plain"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `rate_limited`: too many requests from this address, or too many failed logins for this account */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "retry-after"?: number;
+                    /** @description Requests allowed per window (per-IP limits only, IETF draft) */
+                    "ratelimit-limit"?: number;
+                    /** @description Requests left in this window (per-IP limits only) */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until the window resets (per-IP limits only) */
+                    "ratelimit-reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 429,
+                     *       "error": "Too Many Requests",
+                     *       "code": "rate_limited",
+                     *       "message": "Too many requests; retry in 1 minute"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `payload_too_large`: the request headers are over 16 KiB (answered before routing; the connection is then closed) */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 431,
+                     *       "error": "Request Header Fields Too Large",
+                     *       "code": "payload_too_large",
+                     *       "message": "The request could not be parsed as HTTP"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `service_unavailable`: the database is unreachable; the API recovers by itself */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 503,
+                     *       "error": "Service Unavailable",
+                     *       "code": "service_unavailable",
+                     *       "message": "The database is not reachable"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    listUserEvents: {
+        parameters: {
+            query?: {
+                /** @description Page size, 1–100 */
+                limit?: number;
+                /** @description next_cursor of the previous page */
+                cursor?: string;
+                /** @description Only events of this type */
+                type?: "user.registered" | "login.succeeded" | "login.failed" | "login.locked" | "token.refresh_reused" | "session.ended" | "logout" | "password.changed" | "password.reset_requested" | "password.reset" | "email.verified" | "user.updated" | "user.role_changed" | "user.deleted" | "signing_key.rotated" | "signing_key.revoked";
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description Positive integer id
+                 * @example 42
+                 */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of the user's events */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SecurityEventPage"];
+                };
+            };
+            /** @description Invalid input: `validation_error` (with `details`) or `malformed_json` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 400,
+                     *       "error": "Bad Request",
+                     *       "code": "validation_error",
+                     *       "message": "Invalid body: /email must match format \"email\"",
+                     *       "details": [
+                     *         {
+                     *           "path": "/email",
+                     *           "message": "must match format \"email\""
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No usable token: `authorization_required`, `token_invalid`, `token_expired`, `token_revoked`, `wrong_token_type`, `fresh_token_required` or `invalid_credentials` */
+            401: {
+                headers: {
+                    /** @description RFC 6750: `Bearer realm="boardkit"`, with `error="invalid_token"` when a token was sent */
+                    "www-authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 401,
+                     *       "error": "Unauthorized",
+                     *       "code": "token_expired",
+                     *       "message": "The token has expired"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `forbidden`: the caller may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 403,
+                     *       "error": "Forbidden",
+                     *       "code": "forbidden",
+                     *       "message": "Only the board's author or an admin may change it"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 404,
+                     *       "error": "Not Found",
+                     *       "code": "not_found",
+                     *       "message": "User not found"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `rate_limited`: too many requests from this address, or too many failed logins for this account */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "retry-after"?: number;
+                    /** @description Requests allowed per window (per-IP limits only, IETF draft) */
+                    "ratelimit-limit"?: number;
+                    /** @description Requests left in this window (per-IP limits only) */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until the window resets (per-IP limits only) */
+                    "ratelimit-reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 429,
+                     *       "error": "Too Many Requests",
+                     *       "code": "rate_limited",
+                     *       "message": "Too many requests; retry in 1 minute"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `payload_too_large`: the request headers are over 16 KiB (answered before routing; the connection is then closed) */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 431,
+                     *       "error": "Request Header Fields Too Large",
+                     *       "code": "payload_too_large",
+                     *       "message": "The request could not be parsed as HTTP"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `service_unavailable`: the database is unreachable; the API recovers by itself */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 503,
+                     *       "error": "Service Unavailable",
+                     *       "code": "service_unavailable",
+                     *       "message": "The database is not reachable"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    listEvents: {
+        parameters: {
+            query?: {
+                /** @description Page size, 1–100 */
+                limit?: number;
+                /** @description next_cursor of the previous page */
+                cursor?: string;
+                /** @description Only events of this type */
+                type?: "user.registered" | "login.succeeded" | "login.failed" | "login.locked" | "token.refresh_reused" | "session.ended" | "logout" | "password.changed" | "password.reset_requested" | "password.reset" | "email.verified" | "user.updated" | "user.role_changed" | "user.deleted" | "signing_key.rotated" | "signing_key.revoked";
+                /** @description Only events about this user (`subject_user_id`) */
+                user_id?: number;
+                /**
+                 * @description Only events at or after this time (ISO 8601), by the database clock of the node that wrote them
+                 * @example 2026-11-22T10:00:00.000Z
+                 */
+                since?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of events */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SecurityEventPage"];
+                };
+            };
+            /** @description Invalid input: `validation_error` (with `details`) or `malformed_json` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 400,
+                     *       "error": "Bad Request",
+                     *       "code": "validation_error",
+                     *       "message": "Invalid body: /email must match format \"email\"",
+                     *       "details": [
+                     *         {
+                     *           "path": "/email",
+                     *           "message": "must match format \"email\""
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No usable token: `authorization_required`, `token_invalid`, `token_expired`, `token_revoked`, `wrong_token_type`, `fresh_token_required` or `invalid_credentials` */
+            401: {
+                headers: {
+                    /** @description RFC 6750: `Bearer realm="boardkit"`, with `error="invalid_token"` when a token was sent */
+                    "www-authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 401,
+                     *       "error": "Unauthorized",
+                     *       "code": "token_expired",
+                     *       "message": "The token has expired"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `forbidden`: the caller may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 403,
+                     *       "error": "Forbidden",
+                     *       "code": "forbidden",
+                     *       "message": "Only the board's author or an admin may change it"
                      *     }
                      */
                     "application/json": components["schemas"]["Error"];

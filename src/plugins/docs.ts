@@ -147,6 +147,7 @@ export default fp(async (app) => {
         { name: 'boards', description: 'Posts, newest first; their author or an admin may change them' },
         { name: 'account', description: 'Password reset and email verification by mailed single-use links' },
         { name: 'sessions', description: 'Where you are signed in: list your sessions, end one' },
+        { name: 'admin', description: 'For admins: the audit log of every account' },
         { name: 'operations', description: 'Liveness and readiness' },
       ],
       components: {

@@ -146,7 +146,8 @@ export function createEventLog (db: Database, { webhooks }: EventLogOptions) {
         .where(and(
           userId === undefined ? undefined : eq(securityEvents.subject_user_id, userId),
           type === undefined ? undefined : eq(securityEvents.type, type),
-          beforeId === undefined ? undefined : lt(securityEvents.id, beforeId),
+          // Always a range, so even the unfiltered first page is an index range read, never a walk of the whole index.
+          lt(securityEvents.id, beforeId ?? Number.MAX_SAFE_INTEGER),
           fromId === undefined ? undefined : gte(securityEvents.id, fromId),
           since === undefined ? undefined : gte(securityEvents.occurred_at, since),
         ))

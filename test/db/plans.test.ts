@@ -17,6 +17,7 @@ import { createTestDatabase, testConfig } from '../helper.js'
 
 const BOARDS = 131_072
 const PAGE = 20
+const EVENTS = 65_536
 const MAX_ROWS_PER_ACCESS = PAGE + 5
 
 interface Shape {
@@ -133,6 +134,10 @@ async function seedShape (url: string, shape: Shape) {
   const connection = await createConnection(url)
   await connection.query(`INSERT INTO users (email, name, password_hash, role) SELECT CONCAT('user', seq, '@plans.test'), CONCAT('User ', seq), 'x', IF(seq = 1, 'admin', 'user') FROM seq_1_to_${shape.users}`)
   await connection.query(`INSERT INTO boards (title, content, user_id) SELECT CONCAT('Board ', seq), 'Lorem ipsum dolor sit amet.', ${shape.authorOf} FROM seq_1_to_${BOARDS}`)
+  // An audit log as a busy deployment has it: most events about user 1, spread over the last day
+  // (half of them logins), and a backlog of sent outbox rows in front of the due ones.
+  await connection.query(`INSERT INTO security_events (type, occurred_at, subject_user_id, details) SELECT IF(seq % 2 = 0, 'login.succeeded', IF(seq % 3 = 0, 'logout', 'user.updated')), NOW(3) - INTERVAL (${EVENTS} - seq) SECOND, IF(seq % 100 = 0, 2, 1), '{}' FROM seq_1_to_${EVENTS}`)
+  await connection.query(`INSERT INTO outbox (kind, user_id, state, finished_at) SELECT 'email_verification', 1, 'sent', NOW(3) FROM seq_1_to_${EVENTS / 8}`)
   // A tiny blocklist: the shape on which an optimizer prefers a scan to an index.
   await connection.query("INSERT INTO token_blocklist (jti, kind, user_id, expires_at) SELECT UUID(), 'access', 1, NOW(3) + INTERVAL 1 DAY FROM seq_1_to_3")
   await connection.end()
@@ -186,6 +191,23 @@ function scenarios (repos: Repositories, shape: Shape): Array<[string, () => Pro
       const token = await repos.oneTimeTokens.issue({ purpose: 'email_verification', userId: 2, email: 'user2@plans.test', ttl: 60_000, maxPerHour: 1000 })
       await repos.oneTimeTokens.verifyEmail((await repos.oneTimeTokens.find('email_verification', token!))!, NO_CONTEXT)
     }],
+    ['a user\'s events, first and next page, of one type', async () => {
+      await repos.events.list({ userId: 2 }, PAGE)
+      await repos.events.list({ userId: 2, beforeId: EVENTS / 2 }, PAGE)
+      await repos.events.list({ userId: 2, type: 'login.succeeded' }, PAGE)
+    }],
+    ['every event, by type, since a time (admin)', async () => {
+      await repos.events.list({}, PAGE)
+      await repos.events.list({ type: 'logout', beforeId: EVENTS / 2 }, PAGE)
+      await repos.events.list({ since: new Date(Date.now() - 3_600_000) }, PAGE)
+      await repos.events.list({ since: new Date(Date.now() - 3_600_000), userId: 1, type: 'login.succeeded' }, PAGE)
+    }],
+    ['a failed login, counted', () => repos.events.loginFailed('user2@plans.test', NO_CONTEXT, 'wrong_password')],
+    ['the outbox: a mail queued, claimed and sent', async () => {
+      await repos.oneTimeTokens.requestMail('password_reset', 2, NO_CONTEXT)
+      const [row] = await repos.outbox.claimDue('plans', 10, 60_000)
+      if (row) await repos.outbox.finish(row, 'sent')
+    }],
   ]
   for (const author of shape.authors) {
     list.push([`page of ${author.name}`, () => repos.boards.list({ limit: PAGE, authorId: author.id })])
@@ -219,7 +241,7 @@ for (const shape of SHAPES) {
     const repos = createRepositories(createDatabase(recording), recording)
 
     await t.test('as loaded', (t) => checkPlans(t, repos, statements, shape))
-    await analyzer.query('ANALYZE TABLE users, boards, token_blocklist, sessions, one_time_tokens')
+    await analyzer.query('ANALYZE TABLE users, boards, token_blocklist, sessions, one_time_tokens, security_events, outbox')
     await t.test('after ANALYZE TABLE', (t) => checkPlans(t, repos, statements, shape))
   })
 }
