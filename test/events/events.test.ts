@@ -52,7 +52,7 @@ t.test('each change writes its event, with who, from where and which request', a
   t.equal(failed!.count, 3, 'three failures, one row')
   t.same(failed!.details, { email: body.email, reason: 'wrong_password' }, 'the email as typed and why; never the password')
 
-  const patch = (payload: unknown, token = me.access_token) => app.inject({ method: 'PATCH', url: `/users/${userId}`, payload, headers: bearer(token) })
+  const patch = (payload: Record<string, string>, token = me.access_token) => app.inject({ method: 'PATCH', url: `/users/${userId}`, payload, headers: bearer(token) })
   t.equal((await patch({ name: 'Renamed', email: `renamed-${body.email}` })).statusCode, 200)
   t.equal((await app.inject({ method: 'PUT', url: `/users/${userId}/password`, payload: { current_password: body.password, new_password: 'a new password here' }, headers: bearer(me.access_token) })).statusCode, 204)
   const other = await login(app, `renamed-${body.email}`, 'a new password here')
