@@ -121,6 +121,8 @@ t.test('live responses match the OpenAPI document', async (t) => {
     endSession: async () => { const me = await user(); return { method: 'DELETE', url: `/sessions/${sidOf(me)}`, headers: as(me) } },
     listUserSessions: async () => { const me = await user(); return { method: 'GET', url: `/users/${me.user.id}/sessions`, headers: as(await admin()) } },
     endUserSession: async () => { const me = await user(); return { method: 'DELETE', url: `/users/${me.user.id}/sessions/${sidOf(me)}`, headers: as(await admin()) } },
+    listUserEvents: async () => { const me = await user(); return { method: 'GET', url: `/users/${me.user.id}/events?limit=1`, headers: as(me) } },
+    listEvents: async () => ({ method: 'GET', url: `/admin/events?type=login.succeeded&since=${new Date(Date.now() - 60_000).toISOString()}`, headers: as(await admin()) }),
   }
 
   // The error cases, by operation and status. 429 and 503 are generic (see below).
@@ -229,6 +231,17 @@ t.test('live responses match the OpenAPI document', async (t) => {
       401: async () => ({ method: 'GET', url: '/users/1/sessions' }),
       403: async () => ({ method: 'GET', url: `/users/${(await user()).user.id}/sessions`, headers: as(await user()) }),
       404: async () => ({ method: 'GET', url: `/users/${MISSING}/sessions`, headers: as(await admin()) }),
+    },
+    listUserEvents: {
+      400: async () => ({ method: 'GET', url: '/users/1/events?type=no.such', headers: as(await user()) }),
+      401: async () => ({ method: 'GET', url: '/users/1/events' }),
+      403: async () => ({ method: 'GET', url: `/users/${(await user()).user.id}/events`, headers: as(await user()) }),
+      404: async () => ({ method: 'GET', url: `/users/${MISSING}/events`, headers: as(await admin()) }),
+    },
+    listEvents: {
+      400: async () => ({ method: 'GET', url: '/admin/events?since=yesterday', headers: as(await admin()) }),
+      401: async () => ({ method: 'GET', url: '/admin/events' }),
+      403: async () => ({ method: 'GET', url: '/admin/events', headers: as(await user()) }),
     },
     endUserSession: {
       400: async () => ({ method: 'DELETE', url: '/users/1/sessions/nope', headers: as(await user()) }),
