@@ -102,16 +102,22 @@ export function createEventLog (db: Database, { webhooks }: EventLogOptions) {
   async function recordAggregated (type: 'login.failed' | 'login.locked', email: string, context: EventContext, details: Record<string, unknown>) {
     const minute = Math.floor(Date.now() / 60_000)
     const key = `${type}:${minute}:${createHash('sha256').update(email).digest('base64url')}`
-    const [result] = await db.insert(securityEvents).values({
+    const upsert = (executor: Database) => executor.insert(securityEvents).values({
       ...toRow({ type, subject_user_id: null, context, details: { email, ...details } }),
       subject_user_id: sql`(SELECT ${users.id} FROM ${users} WHERE ${users.email} = ${email})`,
       aggregate_key: key,
     }).onDuplicateKeyUpdate({ set: { count: sql`${securityEvents.count} + 1` } })
-    // affectedRows is 1 for a new row, 2 for a counted repeat: only a new row is news to a webhook.
-    if (webhooks && result.affectedRows === 1) {
-      const [row] = await db.select({ subject: securityEvents.subject_user_id }).from(securityEvents).where(eq(securityEvents.id, result.insertId))
-      await enqueueWebhook(db, result.insertId, row?.subject ?? null)
+    if (!webhooks) {
+      await upsert(db)
+      return
     }
+    await db.transaction(async (tx) => {
+      const [result] = await upsert(tx as unknown as Database)
+      // affectedRows is 1 for a new row, 2 for a counted repeat: only a new row is news to a webhook.
+      if (result.affectedRows !== 1) return
+      const [row] = await tx.select({ subject: securityEvents.subject_user_id }).from(securityEvents).where(eq(securityEvents.id, result.insertId))
+      await enqueueWebhook(tx as unknown as Database, result.insertId, row?.subject ?? null)
+    })
   }
 
   return {

@@ -146,3 +146,25 @@ t.test('webhook settings are checked at start-up', async (t) => {
     /WEBHOOK_URL: must be https:\/\/ in production/, 'http:// in production')
   t.ok(loadConfig({ WEBHOOK_URL: 'https://hooks.example.com', WEBHOOK_SECRET: `whsec_${Buffer.alloc(32, 1).toString('base64')}` }).WEBHOOK_URL)
 })
+
+t.test('webhooks: failed logins are one message per email and minute, like their rows', async (t) => {
+  const received: string[] = []
+  const receiver = createServer((request, response) => {
+    let body = ''
+    request.on('data', (chunk) => { body += chunk })
+    request.on('end', () => { received.push(body); response.writeHead(200).end() })
+  })
+  await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => new Promise<void>((resolve) => receiver.close(() => resolve())))
+  const url = `http://127.0.0.1:${(receiver.address() as { port: number }).port}/`
+  const app = await build(t, { WEBHOOK_URL: url, WEBHOOK_SECRET: `whsec_${Buffer.alloc(32, 7).toString('base64')}`, OUTBOX_POLL_INTERVAL: '50ms' })
+  for (let i = 0; i < 4; i++) await app.inject({ method: 'POST', url: '/login', payload: { email: 'nobody@example.com', password: 'wrong password!' } })
+  await until('the webhook', () => received.length >= 1)
+  await sleep(300)
+  // One row per minute: four quick attempts are one row (two if they straddle a minute).
+  const [rows] = await app.pool.query("SELECT SUM(count) AS attempts, COUNT(*) AS n FROM security_events WHERE type = 'login.failed'") as unknown as [Array<{ attempts: number, n: number }>]
+  t.equal(Number(rows[0]!.attempts), 4, 'four attempts counted')
+  t.equal(received.length, Number(rows[0]!.n), 'one message per row, not per attempt')
+  t.ok(received.length <= 2)
+  t.match(JSON.parse(received[0]!), { type: 'login.failed', data: { details: { email: 'nobody@example.com', reason: 'unknown_email' } } })
+})
