@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto'
+import { createHash, randomUUID } from 'node:crypto'
 import t, { type Test } from 'tap'
 import { createConnection, type Connection, type Pool } from 'mysql2/promise'
 import { createDatabasePool } from '../../src/db/pool.js'
@@ -140,8 +140,17 @@ async function seedShape (url: string, shape: Shape) {
   await connection.query(`INSERT INTO outbox (kind, user_id, state, finished_at) SELECT 'email_verification', 1, 'sent', NOW(3) FROM seq_1_to_${EVENTS / 8}`)
   // A tiny blocklist: the shape on which an optimizer prefers a scan to an index.
   await connection.query("INSERT INTO token_blocklist (jti, kind, user_id, expires_at) SELECT UUID(), 'access', 1, NOW(3) + INTERVAL 1 DAY FROM seq_1_to_3")
+  // The second factor: TOTP on for every user but user 2, ten recovery codes each, and a backlog
+  // of expired challenges of user 1 in front of the live ones.
+  await connection.query(`INSERT INTO totp_credentials (user_id, secret, enabled_at) SELECT seq, 'sealed', NOW(3) FROM seq_1_to_${shape.users} WHERE seq <> 2`)
+  await connection.query(`INSERT INTO recovery_codes (user_id, code_hash) SELECT u.seq, SHA2(CONCAT(u.seq, '-', c.seq), 256) FROM seq_1_to_${shape.users} u, seq_1_to_10 c WHERE u.seq <> 2`)
+  await connection.query(`INSERT INTO mfa_challenges (token_hash, user_id, session_generation, expires_at) SELECT SHA2(seq, 256), 1, 0, NOW(3) - INTERVAL 1 HOUR FROM seq_1_to_${EVENTS / 8}`)
   await connection.end()
 }
+
+// Each run of the second-factor login (two a shape, each on its own database) uses a later step
+// and another of user 1's recovery codes.
+let mfaRun = 0
 
 /** Each request-path use of the repositories, by name. */
 function scenarios (repos: Repositories, shape: Shape): Array<[string, () => Promise<unknown>]> {
@@ -172,7 +181,7 @@ function scenarios (repos: Repositories, shape: Shape): Array<[string, () => Pro
       const id = randomUUID()
       const now = new Date()
       const expires_at = new Date(Date.now() + 60_000)
-      await repos.sessions.start({ id, user_id: 2, created_at: now, expires_at, user_agent: 'plans', ip: '127.0.0.1', generation: 0 }, NO_CONTEXT)
+      await repos.sessions.start({ id, user_id: 2, created_at: now, expires_at, user_agent: 'plans', ip: '127.0.0.1', generation: 0, amr: ['pwd'] }, NO_CONTEXT)
       await repos.sessions.rotate({ jti: randomUUID(), user_id: 2, expires_at }, id, { at: now, expires_at, user_agent: 'plans', ip: '127.0.0.1' })
       await repos.sessions.list(2, { limit: PAGE })
       await repos.sessions.list(2, { limit: PAGE, after: { lastUsedAt: now, id } })
@@ -203,6 +212,33 @@ function scenarios (repos: Repositories, shape: Shape): Array<[string, () => Pro
       await repos.events.list({ since: new Date(Date.now() - 3_600_000), userId: 1, type: 'login.succeeded' }, PAGE)
     }],
     ['a failed login, counted', () => repos.events.loginFailed('user2@plans.test', NO_CONTEXT, 'wrong_password')],
+    ['turn TOTP on, replace the recovery codes, turn it off', async () => {
+      const codes = Array.from({ length: 10 }, (_, i) => createHash('sha256').update(`plans-${i}`).digest('hex'))
+      const sid = randomUUID()
+      await repos.mfa.beginTotpSetup(2, 'sealed-by-plans')
+      await repos.mfa.findTotp(2)
+      await repos.mfa.enableTotp(2, { sealedSecret: 'sealed-by-plans', step: 1 }, codes, sid, NO_CONTEXT)
+      await repos.mfa.replaceRecoveryCodes(2, codes, sid, NO_CONTEXT)
+      await repos.mfa.disableTotp(2, sid, NO_CONTEXT)
+    }],
+    ['a login with a second factor: challenge, a wrong code, a right one, a recovery code', async () => {
+      const run = ++mfaRun
+      const session = () => ({ id: randomUUID(), user_id: 1, created_at: new Date(), expires_at: new Date(Date.now() + 60_000), user_agent: 'plans', ip: '127.0.0.1' })
+      const challengeOf = async () => {
+        const account = await repos.users.findCredentials({ email: 'user1@plans.test' })
+        return (await repos.mfa.findChallenge(await repos.mfa.startChallenge(1, account!.session_generation)))!
+      }
+      const challenge = await challengeOf()
+      // Each path is taken for real: a scenario that went another way would check other statements.
+      const expect = async (outcome: Promise<{ result: string }>, result: string) => {
+        const got = (await outcome).result
+        if (got !== result) throw new Error(`expected ${result}, got ${got}`)
+      }
+      await expect(repos.mfa.finishChallenge(challenge, { method: 'totp', step: null }, session(), NO_CONTEXT), 'wrong_code')
+      await expect(repos.mfa.finishChallenge(challenge, { method: 'totp', step: 60_000_000 + run }, session(), NO_CONTEXT), 'signed_in')
+      const codeHash = createHash('sha256').update(`1-${run}`).digest('hex')
+      await expect(repos.mfa.finishChallenge(await challengeOf(), { method: 'recovery_code', codeHash }, session(), NO_CONTEXT), 'signed_in')
+    }],
     ['the outbox: a mail queued, claimed and sent', async () => {
       await repos.oneTimeTokens.requestMail('password_reset', 2, NO_CONTEXT)
       const [row] = await repos.outbox.claimDue('plans', 10, 60_000)
@@ -241,7 +277,7 @@ for (const shape of SHAPES) {
     const repos = createRepositories(createDatabase(recording), recording)
 
     await t.test('as loaded', (t) => checkPlans(t, repos, statements, shape))
-    await analyzer.query('ANALYZE TABLE users, boards, token_blocklist, sessions, one_time_tokens, security_events, outbox')
+    await analyzer.query('ANALYZE TABLE users, boards, token_blocklist, sessions, one_time_tokens, security_events, outbox, totp_credentials, recovery_codes, mfa_challenges')
     await t.test('after ANALYZE TABLE', (t) => checkPlans(t, repos, statements, shape))
   })
 }
