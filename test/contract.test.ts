@@ -20,6 +20,10 @@ interface Document { paths: Record<string, Record<string, Operation>>, component
 /** A request to make; built fresh for each use, so cases never share state. */
 type Case = () => Promise<InjectOptions>
 
+// Every operation and status, through several apps: far more than .taprc's 120 s on a machine
+// that other suites keep busy.
+t.setTimeout(400_000)
+
 t.test('live responses match the OpenAPI document', async (t) => {
   const app = await build(t)
   const databaseUrl = String(app.config.DATABASE_URL)
