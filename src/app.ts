@@ -24,6 +24,7 @@ import passwordRoutes from './routes/password/index.js'
 import emailRoutes from './routes/email/index.js'
 import sessionRoutes from './routes/sessions/index.js'
 import eventRoutes from './routes/events/index.js'
+import apiKeyRoutes from './routes/api-keys/index.js'
 import wellKnownRoutes from './routes/well-known/index.js'
 
 /**
@@ -78,6 +79,7 @@ export async function buildApp (config: Config) {
   await app.register(emailRoutes)
   await app.register(sessionRoutes)
   await app.register(eventRoutes)
+  await app.register(apiKeyRoutes)
   await app.register(wellKnownRoutes)
   await app.register(demoPlugin)
   return app
