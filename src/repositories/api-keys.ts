@@ -4,6 +4,7 @@ import { apiKeys, users } from '../../drizzle/schema.js'
 import type { Database } from '../db/database.js'
 import type { User } from '../schemas/shared.js'
 import type { Effects, EventContext } from './events.js'
+import { userColumns } from './users.js'
 
 /** API.md §16. `admin` adds an admin's rights; without it an admin's key is a user's key. */
 export const API_KEY_SCOPES = ['boards:read', 'boards:write', 'users:read', 'profile', 'admin'] as const
@@ -68,13 +69,7 @@ export function createApiKeysRepository (db: Database, { record }: Pick<Effects,
     scopes: apiKeys.scopes,
     live: sql<number>`${apiKeys.revoked_at} IS NULL AND (${apiKeys.expires_at} IS NULL OR ${apiKeys.expires_at} > ${now}) AND ${apiKeys.generation} = ${users.session_generation}`.mapWith(Number),
     stale: sql<number>`${apiKeys.last_used_at} IS NULL OR ${apiKeys.last_used_at} < ${now} - INTERVAL ${MINUTE_MS * 1000} MICROSECOND`.mapWith(Number),
-    userId: users.id,
-    email: users.email,
-    name: users.name,
-    role: users.role,
-    email_verified_at: users.email_verified_at,
-    created_at: users.created_at,
-    updated_at: users.updated_at,
+    user: userColumns,
   }).from(apiKeys).innerJoin(users, eq(users.id, apiKeys.user_id)).where(eq(apiKeys.prefix, sql.placeholder('prefix'))).prepare()
 
   return {
@@ -119,8 +114,7 @@ export function createApiKeysRepository (db: Database, { record }: Pick<Effects,
         await db.update(apiKeys).set({ last_used_at: now })
           .where(and(eq(apiKeys.id, row.id), or(isNull(apiKeys.last_used_at), lt(apiKeys.last_used_at, sql`${now} - INTERVAL ${MINUTE_MS * 1000} MICROSECOND`))))
       }
-      const { userId, email, name, role, email_verified_at: verifiedAt, created_at: createdAt, updated_at: updatedAt } = row
-      return { id: row.id, scopes: parseScopes(row.scopes), user: { id: userId, email, name, role, email_verified_at: verifiedAt, created_at: createdAt, updated_at: updatedAt } }
+      return { id: row.id, scopes: parseScopes(row.scopes), user: row.user }
     },
 
     /** The user's live keys, newest first (api_keys_user_id_id_idx). No secrets. */
