@@ -25,6 +25,7 @@ import emailRoutes from './routes/email/index.js'
 import sessionRoutes from './routes/sessions/index.js'
 import mfaRoutes from './routes/mfa/index.js'
 import eventRoutes from './routes/events/index.js'
+import apiKeyRoutes from './routes/api-keys/index.js'
 import wellKnownRoutes from './routes/well-known/index.js'
 
 /**
@@ -83,6 +84,7 @@ export async function buildApp (config: Config) {
   await app.register(sessionRoutes)
   await app.register(mfaRoutes)
   await app.register(eventRoutes)
+  await app.register(apiKeyRoutes)
   await app.register(wellKnownRoutes)
   await app.register(demoPlugin)
   return app

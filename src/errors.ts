@@ -27,6 +27,7 @@ export type ErrorCode =
   | 'mfa_already_enabled'
   | 'mfa_not_enabled'
   | 'mfa_setup_required'
+  | 'insufficient_scope'
 
 export interface ErrorDetail {
   path: string

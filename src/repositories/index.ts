@@ -1,5 +1,6 @@
 import type { Pool } from 'mysql2/promise'
 import type { Database } from '../db/database.js'
+import { createApiKeysRepository } from './api-keys.js'
 import { createBoardsRepository } from './boards.js'
 import { createEventLog, type EventLogOptions } from './events.js'
 import { createLoginFailuresRepository } from './login-failures.js'
@@ -29,6 +30,7 @@ export function createRepositories (db: Database, pool: Pool, options: EventLogO
     sessions: createSessionsRepository(db, effects),
     mfa: createMfaRepository(db, effects),
     signingKeys: createSigningKeysRepository(db, effects),
+    apiKeys: createApiKeysRepository(db, effects),
     events,
     outbox,
   }

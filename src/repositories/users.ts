@@ -8,8 +8,9 @@ import { cutOffSessions } from './sessions.js'
 import { bumpCounter } from './change-counters.js'
 import type { Effects, EventContext } from './events.js'
 
-// Explicit columns: only login and password changes read password_hash.
-const userColumns = {
+// Explicit columns: only login and password changes read password_hash. Also what the API-key
+// check reads of its user (repositories/api-keys.ts).
+export const userColumns = {
   id: users.id,
   email: users.email,
   name: users.name,

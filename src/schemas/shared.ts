@@ -1,4 +1,5 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox'
+import { API_KEY_SCOPES } from '../repositories/api-keys.js'
 
 // Shared shapes, each added once with app.addSchema and referenced by $id, so the OpenAPI
 // document has one named component instead of inlined copies.
@@ -195,7 +196,32 @@ export const SecurityEventSchema = Type.Object({
 export const SecurityEventPageSchema = Type.Object({ items: Type.Array(ref(SecurityEventSchema)), next_cursor: NextCursor },
   { $id: 'SecurityEventPage', additionalProperties: false, description: 'One page of security events, newest first' })
 
+const ApiKeyScope = StringEnum([...API_KEY_SCOPES])
+const nullableTime = (description: string) => Type.Union([Type.Unsafe<Date>({ ...Timestamp }), Type.Null()], { description })
+
+export const ApiKeySchema = Type.Object({
+  id: Type.Integer({ minimum: 1 }),
+  name: Type.String({ maxLength: 80 }),
+  scopes: Type.Array(ApiKeyScope),
+  prefix: Type.String({ pattern: '^[a-z2-7]{12}$', description: 'The key\'s public part: its token starts with `bk_<prefix>_`' }),
+  created_at: Type.Unsafe<Date>({ ...Timestamp }),
+  expires_at: nullableTime('When it stops working; null: when revoked'),
+  last_used_at: nullableTime('Its last use, to the minute; null: never used'),
+}, { $id: 'ApiKey', additionalProperties: false, description: 'A personal access token, without its secret' })
+
+export const NewApiKeySchema = Type.Object({
+  ...ApiKeySchema.properties,
+  token: Type.String({
+    pattern: '^bk_[a-z2-7]{12}_[A-Za-z0-9_-]{43}$',
+    description: 'The token, shown this once (only its hash is kept): `Authorization: Bearer bk_…`',
+    examples: ['bk_k3n2q7xw5a9b_Qm9hcmRraXQgaXMgbm90IGEgc2VjcmV0IGJ1dCB0aGlzIGlz'],
+  }),
+}, { $id: 'NewApiKey', additionalProperties: false, description: 'A new key, with its token' })
+
+export const ApiKeyPageSchema = Type.Object({ items: Type.Array(ref(ApiKeySchema)), next_cursor: NextCursor },
+  { $id: 'ApiKeyPage', additionalProperties: false, description: 'Your live keys, newest first' })
+
 /** Schemas registered once with app.addSchema; they become the document's named components. */
 export const sharedSchemas = [ErrorSchema, UserSchema, TokenPairSchema, MfaStatusSchema, MeSchema, MfaChallengeSchema, TotpSetupSchema,
   RecoveryCodesSchema, UserSummarySchema, BoardSchema, UserPageSchema, BoardPageSchema, AcceptedSchema, SessionSchema, SessionPageSchema,
-  SecurityEventSchema, SecurityEventPageSchema]
+  SecurityEventSchema, SecurityEventPageSchema, ApiKeySchema, NewApiKeySchema, ApiKeyPageSchema]

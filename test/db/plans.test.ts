@@ -138,6 +138,8 @@ async function seedShape (url: string, shape: Shape) {
   // (half of them logins), and a backlog of sent outbox rows in front of the due ones.
   await connection.query(`INSERT INTO security_events (type, occurred_at, subject_user_id, details) SELECT IF(seq % 2 = 0, 'login.succeeded', IF(seq % 3 = 0, 'logout', 'user.updated')), NOW(3) - INTERVAL (${EVENTS} - seq) SECOND, IF(seq % 100 = 0, 2, 1), '{}' FROM seq_1_to_${EVENTS}`)
   await connection.query(`INSERT INTO outbox (kind, user_id, state, finished_at) SELECT 'email_verification', 1, 'sent', NOW(3) FROM seq_1_to_${EVENTS / 8}`)
+  // Keys: many of user 1's, a few of user 2's.
+  await connection.query("INSERT INTO api_keys (user_id, name, scopes, prefix, secret_hash, generation) SELECT IF(seq % 50 = 0, 2, 1), 'k', 'profile', LPAD(seq, 12, 'a'), REPEAT('0', 64), 0 FROM seq_1_to_5000")
   // A tiny blocklist: the shape on which an optimizer prefers a scan to an index.
   await connection.query("INSERT INTO token_blocklist (jti, kind, user_id, expires_at) SELECT UUID(), 'access', 1, NOW(3) + INTERVAL 1 DAY FROM seq_1_to_3")
   // The second factor: TOTP on for every user but user 2, ten recovery codes each, and a backlog
@@ -239,6 +241,17 @@ function scenarios (repos: Repositories, shape: Shape): Array<[string, () => Pro
       const codeHash = createHash('sha256').update(`1-${run}`).digest('hex')
       await expect(repos.mfa.finishChallenge(await challengeOf(), { method: 'recovery_code', codeHash }, session(), NO_CONTEXT), 'signed_in')
     }],
+    ['an API key: made, checked on a request, listed, read and revoked', async () => {
+      // User 1: the scenarios above cut user 2's sessions off, and with them the keys seeded for
+      // user 2, which a list then skips (bounded by how many keys one person makes).
+      const key = await repos.apiKeys.create(1, { name: 'plans', scopes: ['profile'], expiresAt: null }, NO_CONTEXT)
+      await repos.apiKeys.check(key.token)
+      await repos.apiKeys.check(`bk_${'a'.repeat(12)}_${'A'.repeat(43)}`)
+      await repos.apiKeys.list(1, { limit: PAGE })
+      await repos.apiKeys.list(1, { limit: PAGE, beforeId: 2500 })
+      await repos.apiKeys.find(1, key.id)
+      await repos.apiKeys.revoke(1, key.id, NO_CONTEXT)
+    }],
     ['the outbox: a mail queued, claimed and sent', async () => {
       await repos.oneTimeTokens.requestMail('password_reset', 2, NO_CONTEXT)
       const [row] = await repos.outbox.claimDue('plans', 10, 60_000)
@@ -277,7 +290,7 @@ for (const shape of SHAPES) {
     const repos = createRepositories(createDatabase(recording), recording)
 
     await t.test('as loaded', (t) => checkPlans(t, repos, statements, shape))
-    await analyzer.query('ANALYZE TABLE users, boards, token_blocklist, sessions, one_time_tokens, security_events, outbox, totp_credentials, recovery_codes, mfa_challenges')
+    await analyzer.query('ANALYZE TABLE users, boards, token_blocklist, sessions, one_time_tokens, security_events, outbox, api_keys, totp_credentials, recovery_codes, mfa_challenges')
     await t.test('after ANALYZE TABLE', (t) => checkPlans(t, repos, statements, shape))
   })
 }

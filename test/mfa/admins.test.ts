@@ -53,6 +53,20 @@ t.test('an admin without a second factor: 403 mfa_required on admin rights; enro
   const refreshedPair = (await app.inject({ method: 'POST', url: '/refresh', payload: { refresh_token: withCode.refresh_token } })).json()
   t.equal((await app.inject({ method: 'GET', url: '/users', headers: as(refreshedPair.access_token) })).statusCode, 200,
     'and after a refresh: the session keeps its second factor')
+
+  // A key proves no second factor: even made from a session that had one, an admin's key with the
+  // scope admin is refused admin rights while this is on (API.md §13, §16).
+  const made = await app.inject({ method: 'POST', url: '/api-keys', headers: as(withCode.access_token), payload: { name: 'admin script', scopes: ['admin', 'users:read'] } })
+  t.equal(made.statusCode, 201)
+  const key = made.json().token as string
+  // (A user's sessions and events take no keys at all: 403 insufficient_scope, tested with the keys.)
+  for (const [method, url] of adminRoutes.filter(([, url]) => !/^\/users\/\d+\/(sessions|events)$/.test(url))) {
+    const response = await app.inject({ method, url, headers: as(key) })
+    t.equal(response.statusCode, 403, `a key: ${method} ${url} 403`)
+    t.equal(response.json().code, 'mfa_required', `a key: ${method} ${url} mfa_required`)
+  }
+  t.equal((await app.inject({ method: 'GET', url: `/users/${admin.user.id}`, headers: as(key) })).statusCode, 200,
+    'the key still reads its own account: no admin rights needed')
 })
 
 t.test('MFA_REQUIRED_FOR_ADMINS=false: an admin needs no second factor', async (t) => {

@@ -7,6 +7,7 @@ import { ref, ErrorSchema, type MfaStatus, type User } from '../../schemas/share
 import { createPasswordHasher, type PasswordHasher } from './passwords.js'
 import { createTokenService, revocationReason, type Role, type TokenService } from './tokens.js'
 import { createAsymmetricKeyRing, createSecretKeyRing, verifyOptions } from './keys.js'
+import type { ApiKeyScope } from '../../repositories/api-keys.js'
 
 /** Who is calling, from a verified access token and the database row read with it. */
 export interface AuthContext {
@@ -21,10 +22,15 @@ export interface AuthContext {
   jti: string
   fresh: boolean
   expiresAt: Date
-  /** How the session's login was proved (RFC 8176), from the session's row. */
+  /** How the session's login was proved (RFC 8176), from the session's row; empty for an API key. */
   amr: readonly string[]
-  /** MFA_REQUIRED_FOR_ADMINS is on and this session's login had no second factor: admin rights wait for one. */
+  /**
+   * MFA_REQUIRED_FOR_ADMINS is on and no second factor stands behind this request: a login
+   * without one, or an API key (a key proves no second factor). Admin rights wait for one.
+   */
   lacksRequiredSecondFactor: boolean
+  /** Set when the request came with a personal access token (API.md §16) rather than a JWT. */
+  apiKey: { id: number, scopes: readonly ApiKeyScope[] } | null
 }
 
 declare module 'fastify' {
@@ -38,6 +44,11 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** The route needs a valid access token; the guard below checks it before the body is read. */
     auth?: boolean
+    /**
+     * The scope an API key needs for this route (API.md §16). A route without one refuses keys:
+     * keys never manage keys, sessions, passwords, the account or its second factors.
+     */
+    scope?: ApiKeyScope
   }
 }
 
@@ -122,7 +133,9 @@ export default fp(async (app) => {
   app.decorateRequest('auth', null)
 
   async function authenticate (request: FastifyRequest) {
-    const token = app.tokens.verify(bearerToken(request), 'access')
+    const presented = bearerToken(request)
+    if (presented.startsWith(API_KEY_TOKEN_START)) return authenticateKey(request, presented)
+    const token = app.tokens.verify(presented, 'access')
     const state = await app.repos.tokens.findTokenState(token.userId, token.jti, token.sid)
     const reason = revocationReason(token, state)
     if (reason || !state) throw new AppError(401, 'token_revoked', reason ?? 'The token has been revoked')
@@ -137,6 +150,32 @@ export default fp(async (app) => {
       expiresAt: token.expiresAt,
       amr: state.amr,
       lacksRequiredSecondFactor: config.MFA_REQUIRED_FOR_ADMINS && !state.amr.includes('otp'),
+      apiKey: null,
+    }
+  }
+
+  /**
+   * A personal access token: checked in one statement (key, user, cut-off), then held to the
+   * route's scope before anything else runs. Never fresh: what needs a fresh token needs a login.
+   */
+  async function authenticateKey (request: FastifyRequest, presented: string) {
+    const key = await app.repos.apiKeys.check(presented)
+    if (key === null) throw new AppError(401, 'token_invalid', 'The API key is not valid')
+    if (key === 'dead') throw new AppError(401, 'token_revoked', 'The API key has been revoked, has expired, or was ended with its user\'s sessions')
+    const needed = request.routeOptions.config.scope
+    if (!needed || !key.scopes.includes(needed)) throw insufficientScope(needed)
+    request.auth = {
+      userId: key.user.id,
+      role: key.user.role,
+      user: key.user,
+      mfa: key.mfa,
+      sid: '',
+      jti: '',
+      fresh: false,
+      expiresAt: new Date(8.64e15),
+      amr: [],
+      lacksRequiredSecondFactor: config.MFA_REQUIRED_FOR_ADMINS,
+      apiKey: { id: key.id, scopes: key.scopes },
     }
   }
 
@@ -147,10 +186,18 @@ export default fp(async (app) => {
     // onRequest: before the body is read, so refusing an anonymous request is cheap. Appended,
     // so the per-IP rate limit (registered earlier) still runs first.
     route.onRequest = [...[route.onRequest ?? []].flat(), authenticate]
+    const scope = route.config.scope
     route.schema = {
       ...route.schema,
-      security: [{ bearerAuth: [] }],
-      response: { 401: ref(ErrorSchema), ...(route.schema?.response as object) },
+      // An operation that takes keys lists its scope, so Swagger UI and Postman show it.
+      security: [{ bearerAuth: [] }, ...(scope ? [{ apiKey: [scope] }] : [])],
+      response: {
+        401: ref(ErrorSchema),
+        403: ref(ErrorSchema, scope
+          ? `\`insufficient_scope\`: an API key without the scope \`${scope}\`; or \`forbidden\`, as described above`
+          : '`insufficient_scope`: API keys cannot use this route; or `forbidden`, as described above'),
+        ...(route.schema?.response as object),
+      },
     }
   })
 }, { name: 'auth', dependencies: ['config', 'db'] })
@@ -158,8 +205,19 @@ export default fp(async (app) => {
 // Authorization rules shared by the resource routes. The role is the one read from the
 // database with the token check, so a demotion takes effect on the next request.
 
+/** `bk_`: a personal access token, not a JWT (a JWT starts with its header, `eyJ`). */
+export const API_KEY_TOKEN_START = 'bk_'
+
+/** 403 with RFC 6750's challenge naming the scope the route needs (API.md §16). */
+function insufficientScope (scope: ApiKeyScope | undefined): AppError {
+  const challenge = scope ? `Bearer realm="boardkit", error="insufficient_scope", scope="${scope}"` : 'Bearer realm="boardkit", error="insufficient_scope"'
+  return new AppError(403, 'insufficient_scope', scope ? `This API key lacks the scope ${scope}` : 'API keys cannot be used here: log in instead', undefined,
+    { headers: { 'www-authenticate': challenge } })
+}
+
+/** An admin's key has an admin's rights only with the scope `admin`. */
 export function isAdmin (auth: AuthContext): boolean {
-  return auth.role === 'admin'
+  return auth.role === 'admin' && (auth.apiKey === null || auth.apiKey.scopes.includes('admin'))
 }
 
 /**
@@ -168,13 +226,18 @@ export function isAdmin (auth: AuthContext): boolean {
  * rights) and logs in again with a code.
  */
 function requireAdminSecondFactor (auth: AuthContext): void {
-  if (auth.lacksRequiredSecondFactor) {
-    throw new AppError(403, 'mfa_required', 'Admin rights need a login with a second factor: turn on TOTP (POST /mfa/totp/setup, then /mfa/totp/enable) and log in again with a code')
+  if (!auth.lacksRequiredSecondFactor) return
+  if (auth.apiKey) {
+    throw new AppError(403, 'mfa_required', 'Admin rights need a login with a second factor, which an API key cannot prove: use an access token from a login with a code')
   }
+  throw new AppError(403, 'mfa_required', 'Admin rights need a login with a second factor: turn on TOTP (POST /mfa/totp/setup, then /mfa/totp/enable) and log in again with a code')
 }
 
 export function requireAdmin (auth: AuthContext): void {
-  if (!isAdmin(auth)) throw new AppError(403, 'forbidden', 'Only an admin may do this')
+  if (!isAdmin(auth)) {
+    if (auth.role === 'admin') throw insufficientScope('admin')
+    throw new AppError(403, 'forbidden', 'Only an admin may do this')
+  }
   requireAdminSecondFactor(auth)
 }
 

@@ -318,7 +318,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
   })
 
   app.get('/me', {
-    config: { auth: true },
+    config: { auth: true, scope: 'profile' },
     schema: {
       tags: ['auth'],
       operationId: 'getMe',

@@ -43,7 +43,7 @@ const eventRoutes: FastifyPluginAsyncTypebox = async (app) => {
   })
 
   app.get('/admin/events', {
-    config: { auth: true },
+    config: { auth: true, scope: 'admin' },
     schema: {
       tags: ['admin'],
       operationId: 'listEvents',

@@ -13,7 +13,7 @@ const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const forbiddenOrMissing = { 403: ref(ErrorSchema), 404: ref(ErrorSchema) }
 
   app.get('/users', {
-    config: { auth: true },
+    config: { auth: true, scope: 'admin' },
     schema: {
       tags: ['users'],
       operationId: 'listUsers',
@@ -29,7 +29,7 @@ const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
   })
 
   app.post('/users', {
-    config: { auth: true },
+    config: { auth: true, scope: 'admin' },
     preValidation: normaliseIdentity,
     schema: {
       tags: ['users'],
@@ -48,7 +48,7 @@ const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
   })
 
   app.get('/users/:id', {
-    config: { auth: true },
+    config: { auth: true, scope: 'users:read' },
     schema: {
       tags: ['users'],
       operationId: 'getUser',
@@ -63,7 +63,7 @@ const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
   })
 
   app.patch('/users/:id', {
-    config: { auth: true },
+    config: { auth: true, scope: 'profile' },
     preValidation: normaliseIdentity,
     schema: {
       tags: ['users'],
@@ -163,7 +163,7 @@ const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
   })
 
   app.get('/users/:id/boards', {
-    config: { auth: true },
+    config: { auth: true, scope: 'boards:read' },
     schema: {
       tags: ['users', 'boards'],
       operationId: 'listUserBoards',
