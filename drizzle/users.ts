@@ -7,7 +7,8 @@ export const users = mysqlTable('users', {
   // Stored lower-case by the API; the unique index is what makes "taken" race-free.
   email: varchar('email', { length: 254 }).notNull(),
   name: varchar('name', { length: 80 }).notNull(),
-  password_hash: varchar('password_hash', { length: 255 }).notNull(),
+  // Null for an account made by a sign-in with a provider (API.md §17): no password logs into it.
+  password_hash: varchar('password_hash', { length: 255 }),
   role: mysqlEnum('role', ['user', 'admin']).notNull().default('user'),
   // The cut-off of every session (API.md §12): a session is live only while its `generation`
   // equals this. A password change, a reset, a role change and "log out others/everyone" add one,

@@ -662,6 +662,151 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/auth/oidc/providers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The providers one can sign in with
+         * @description From `OIDC_PROVIDERS`: each one's `id` (for `GET /auth/oidc/{provider}`) and `name` (for its button).
+         */
+        get: operations["listOidcProviders"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/oidc/{provider}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Sign in with a provider: send the browser here
+         * @description Navigate the browser (not `fetch`) to this URL. It redirects to the provider's authorization endpoint (authorization code flow, PKCE S256, a new `state` and `nonce`) and sets the `__Host-oidc` cookie that binds this sign-in to the browser for 10 minutes. The provider sends the browser back to `GET /auth/oidc/{provider}/callback`, which ends at `redirect_uri#code=…` (or `#error=…`). A provider that does not answer within `OIDC_TIMEOUT` is 503 `service_unavailable`.
+         */
+        get: operations["startOidcSignIn"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/oidc/{provider}/callback": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Where the provider sends the browser back (register this URL at the provider)
+         * @description Not for clients to call: register `https://<this API>/auth/oidc/{provider}/callback` as a redirect URI at the provider. It checks that `state` is this browser's (the `__Host-oidc` cookie) and unspent, trades the code for tokens (with the PKCE verifier) and verifies the ID token: signature against the provider's JWKS, `iss`, `aud`, `azp`, `exp`, `iat`, `nonce`. Then it redirects to the sign-in's `redirect_uri` with, in the fragment:
+         *     - `code=…`: a one-time code (2 minutes) for `POST /auth/oidc/exchange`;
+         *     - `linked=<provider>`: a link started with `POST /me/identities/{provider}/link` is done;
+         *     - `error=…`: `access_denied` (or another error the provider gave), `invalid_state` (not this browser's sign-in), `invalid_response` (the code was refused or the ID token did not verify), `service_unavailable` (the provider did not answer within `OIDC_TIMEOUT`), `account_exists` (an account has this email and the provider did not verify it: log in and link the provider from there), `email_required` (the provider gave no email), `identity_taken` (linking: this provider account is another account's). Each failure is recorded as an `oidc.failed` event.
+         *
+         *     Without the cookie, or with a state that is unknown, spent or older than 10 minutes, there is no sign-in to go back to: 400 `invalid_oidc_state`.
+         */
+        get: operations["oidcCallback"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/oidc/exchange": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Sign in with a provider, last step: the code for tokens
+         * @description The `code` from `redirect_uri#code=…` (single-use, 2 minutes) → a new session, as `POST /login` answers: the access token is `fresh` with `amr: ["fed"]`, and with `refresh=cookie` the refresh token is in the `__Host-refresh` cookie. The account is the one the provider account is linked to; else the one with its email, linked now, if the provider verified the email; else a new account without a password (name and email from the ID token; the email verified only if the provider says so).
+         */
+        post: operations["exchangeOidcCode"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/me/identities": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Your linked provider accounts
+         * @description Every provider account that signs in to yours, oldest first: linked by a sign-in (a new account, or a verified email) or from a session (`POST /me/identities/{provider}/link`). Not for API keys.
+         */
+        get: operations["listIdentities"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/me/identities/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Unlink a provider account
+         * @description It can no longer sign in to your account. Never your last way to sign in: an account without a password keeps its last identity (409 `last_sign_in_method`; set a password first, through `POST /password/forgot`).
+         */
+        delete: operations["unlinkIdentity"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/me/identities/{provider}/link": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Link a provider account to yours (fresh token)
+         * @description Starts the provider's sign-in for the signed-in user: send the browser to `authorization_url` (this answer also sets the `__Host-oidc` cookie, so call it with credentials). The callback links the provider account and redirects to `redirect_uri#linked=<provider>`, or `#error=identity_taken` when it is another account's. Needs a fresh token: a new way to sign in is a credential, as a password is.
+         */
+        post: operations["linkIdentity"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -6919,7 +7064,7 @@ export interface operations {
                 /** @description next_cursor of the previous page */
                 cursor?: string;
                 /** @description Only events of this type */
-                type?: "user.registered" | "login.succeeded" | "login.failed" | "login.locked" | "token.refresh_reused" | "session.ended" | "logout" | "password.changed" | "password.reset_requested" | "password.reset" | "email.verified" | "user.updated" | "user.role_changed" | "user.deleted" | "signing_key.rotated" | "signing_key.revoked" | "api_key.created" | "api_key.revoked" | "mfa.enabled" | "mfa.disabled" | "mfa.recovery_codes_regenerated" | "mfa.recovery_code_used" | "mfa.failed";
+                type?: "user.registered" | "login.succeeded" | "login.failed" | "login.locked" | "token.refresh_reused" | "session.ended" | "logout" | "password.changed" | "password.reset_requested" | "password.reset" | "email.verified" | "user.updated" | "user.role_changed" | "user.deleted" | "signing_key.rotated" | "signing_key.revoked" | "api_key.created" | "api_key.revoked" | "mfa.enabled" | "mfa.disabled" | "mfa.recovery_codes_regenerated" | "mfa.recovery_code_used" | "mfa.failed" | "identity.linked" | "identity.unlinked" | "oidc.failed";
             };
             header?: never;
             path: {
@@ -7089,7 +7234,7 @@ export interface operations {
                 /** @description next_cursor of the previous page */
                 cursor?: string;
                 /** @description Only events of this type */
-                type?: "user.registered" | "login.succeeded" | "login.failed" | "login.locked" | "token.refresh_reused" | "session.ended" | "logout" | "password.changed" | "password.reset_requested" | "password.reset" | "email.verified" | "user.updated" | "user.role_changed" | "user.deleted" | "signing_key.rotated" | "signing_key.revoked" | "api_key.created" | "api_key.revoked" | "mfa.enabled" | "mfa.disabled" | "mfa.recovery_codes_regenerated" | "mfa.recovery_code_used" | "mfa.failed";
+                type?: "user.registered" | "login.succeeded" | "login.failed" | "login.locked" | "token.refresh_reused" | "session.ended" | "logout" | "password.changed" | "password.reset_requested" | "password.reset" | "email.verified" | "user.updated" | "user.role_changed" | "user.deleted" | "signing_key.rotated" | "signing_key.revoked" | "api_key.created" | "api_key.revoked" | "mfa.enabled" | "mfa.disabled" | "mfa.recovery_codes_regenerated" | "mfa.recovery_code_used" | "mfa.failed" | "identity.linked" | "identity.unlinked" | "oidc.failed";
                 /** @description Only events about this user (`subject_user_id`) */
                 user_id?: number;
                 /**
@@ -8007,6 +8152,1102 @@ export interface operations {
                      *       "error": "Request Header Fields Too Large",
                      *       "code": "payload_too_large",
                      *       "message": "The request could not be parsed as HTTP"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    listOidcProviders: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The providers one can sign in with */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "id": "google",
+                     *           "name": "Google"
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/json": {
+                        items: {
+                            /**
+                             * @description A provider's id, as configured in `OIDC_PROVIDERS`
+                             * @example google
+                             */
+                            id: string;
+                            /**
+                             * @description What a button says: "Sign in with …"
+                             * @example Google
+                             */
+                            name: string;
+                        }[];
+                    };
+                };
+            };
+            /** @description `rate_limited`: too many requests from this address, or too many failed logins for this account */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "retry-after"?: number;
+                    /** @description Requests allowed per window (per-IP limits only, IETF draft) */
+                    "ratelimit-limit"?: number;
+                    /** @description Requests left in this window (per-IP limits only) */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until the window resets (per-IP limits only) */
+                    "ratelimit-reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 429,
+                     *       "error": "Too Many Requests",
+                     *       "code": "rate_limited",
+                     *       "message": "Too many requests; retry in 1 minute"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `payload_too_large`: the request headers are over 16 KiB (answered before routing; the connection is then closed) */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 431,
+                     *       "error": "Request Header Fields Too Large",
+                     *       "code": "payload_too_large",
+                     *       "message": "The request could not be parsed as HTTP"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    startOidcSignIn: {
+        parameters: {
+            query: {
+                /**
+                 * @description Where the browser comes back to, with `#code=…` or `#error=…`: exactly one of `OIDC_REDIRECT_URIS`
+                 * @example https://app.example.com/auth/done
+                 */
+                redirect_uri: string;
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description A provider's id, as configured in `OIDC_PROVIDERS`
+                 * @example google
+                 */
+                provider: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description To the provider's login page */
+            302: {
+                headers: {
+                    /** @description Where the browser goes next */
+                    location?: string;
+                    /** @description `__Host-oidc=<state>; Max-Age=600; Path=/; HttpOnly; Secure; SameSite=Lax`: binds the sign-in to this browser */
+                    "set-cookie"?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Invalid input: `validation_error` (with `details`) or `malformed_json`; `invalid_mfa_code` for a wrong second-factor code */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 400,
+                     *       "error": "Bad Request",
+                     *       "code": "validation_error",
+                     *       "message": "Invalid body: /email must match format \"email\"",
+                     *       "details": [
+                     *         {
+                     *           "path": "/email",
+                     *           "message": "must match format \"email\""
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `not_found`: no provider with this id in `OIDC_PROVIDERS` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 404,
+                     *       "error": "Not Found",
+                     *       "code": "not_found",
+                     *       "message": "User not found"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `rate_limited`: too many requests from this address, or too many failed logins for this account */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "retry-after"?: number;
+                    /** @description Requests allowed per window (per-IP limits only, IETF draft) */
+                    "ratelimit-limit"?: number;
+                    /** @description Requests left in this window (per-IP limits only) */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until the window resets (per-IP limits only) */
+                    "ratelimit-reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 429,
+                     *       "error": "Too Many Requests",
+                     *       "code": "rate_limited",
+                     *       "message": "Too many requests; retry in 1 minute"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `payload_too_large`: the request headers are over 16 KiB (answered before routing; the connection is then closed) */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 431,
+                     *       "error": "Request Header Fields Too Large",
+                     *       "code": "payload_too_large",
+                     *       "message": "The request could not be parsed as HTTP"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `service_unavailable`: the provider (its discovery document) or the database is unreachable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 503,
+                     *       "error": "Service Unavailable",
+                     *       "code": "service_unavailable",
+                     *       "message": "The database is not reachable"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    oidcCallback: {
+        parameters: {
+            query?: {
+                state?: string;
+                code?: string;
+                error?: string;
+                error_description?: string;
+                iss?: string;
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description A provider's id, as configured in `OIDC_PROVIDERS`
+                 * @example google
+                 */
+                provider: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description To `redirect_uri` with `#code=…`, `#linked=…` or `#error=…` */
+            302: {
+                headers: {
+                    /** @description Where the browser goes next */
+                    location?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `invalid_oidc_state`: no sign-in of this browser is under way (no `__Host-oidc` cookie, or its state is unknown, spent or expired); `validation_error`: a malformed parameter */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 400,
+                     *       "error": "Bad Request",
+                     *       "code": "validation_error",
+                     *       "message": "Invalid body: /email must match format \"email\"",
+                     *       "details": [
+                     *         {
+                     *           "path": "/email",
+                     *           "message": "must match format \"email\""
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `rate_limited`: too many requests from this address, or too many failed logins for this account */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "retry-after"?: number;
+                    /** @description Requests allowed per window (per-IP limits only, IETF draft) */
+                    "ratelimit-limit"?: number;
+                    /** @description Requests left in this window (per-IP limits only) */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until the window resets (per-IP limits only) */
+                    "ratelimit-reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 429,
+                     *       "error": "Too Many Requests",
+                     *       "code": "rate_limited",
+                     *       "message": "Too many requests; retry in 1 minute"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `payload_too_large`: the request headers are over 16 KiB (answered before routing; the connection is then closed) */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 431,
+                     *       "error": "Request Header Fields Too Large",
+                     *       "code": "payload_too_large",
+                     *       "message": "The request could not be parsed as HTTP"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `service_unavailable`: the database is unreachable; the API recovers by itself */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 503,
+                     *       "error": "Service Unavailable",
+                     *       "code": "service_unavailable",
+                     *       "message": "The database is not reachable"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    exchangeOidcCode: {
+        parameters: {
+            query?: {
+                /** @description As for `POST /login`: `cookie` puts the refresh token in the `HttpOnly` `__Host-refresh` cookie instead of the body. */
+                refresh?: "body" | "cookie";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "code": "Zt3Qm9Kx0b1Vn7Wc2Yp5Hs8Ld4Ue6Gf1Ja3Ik0Ql2Mo"
+                 *     }
+                 */
+                "application/json": {
+                    /**
+                     * @description The `code` from the fragment of `redirect_uri#code=…`
+                     * @example Zt3Qm9Kx0b1Vn7Wc2Yp5Hs8Ld4Ue6Gf1Ja3Ik0Ql2Mo
+                     */
+                    code: string;
+                };
+            };
+        };
+        responses: {
+            /** @description A new session, `amr: ["fed"]` */
+            200: {
+                headers: {
+                    /** @description Browser mode: the `__Host-refresh` cookie, as `POST /login?refresh=cookie` sets it */
+                    "set-cookie"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TokenPair"];
+                };
+            };
+            /** @description `invalid_exchange_code`: unknown, used or expired; sign in again. `validation_error`: a malformed body */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 400,
+                     *       "error": "Bad Request",
+                     *       "code": "validation_error",
+                     *       "message": "Invalid body: /email must match format \"email\"",
+                     *       "details": [
+                     *         {
+                     *           "path": "/email",
+                     *           "message": "must match format \"email\""
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `account_exists`: an account has this email, and the provider did not verify it; log in and link the provider from there */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 409,
+                     *       "error": "Conflict",
+                     *       "code": "email_taken",
+                     *       "message": "An account with this email already exists"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `payload_too_large`: the body is over 64 KiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 413,
+                     *       "error": "Payload Too Large",
+                     *       "code": "payload_too_large",
+                     *       "message": "Request body is too large"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `unsupported_media_type`: a body that is not `application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 415,
+                     *       "error": "Unsupported Media Type",
+                     *       "code": "unsupported_media_type",
+                     *       "message": "Unsupported Media Type: text/plain"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `rate_limited`: too many requests from this address, or too many failed logins for this account */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "retry-after"?: number;
+                    /** @description Requests allowed per window (per-IP limits only, IETF draft) */
+                    "ratelimit-limit"?: number;
+                    /** @description Requests left in this window (per-IP limits only) */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until the window resets (per-IP limits only) */
+                    "ratelimit-reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 429,
+                     *       "error": "Too Many Requests",
+                     *       "code": "rate_limited",
+                     *       "message": "Too many requests; retry in 1 minute"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `payload_too_large`: the request headers are over 16 KiB (answered before routing; the connection is then closed) */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 431,
+                     *       "error": "Request Header Fields Too Large",
+                     *       "code": "payload_too_large",
+                     *       "message": "The request could not be parsed as HTTP"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `service_unavailable`: the database is unreachable; the API recovers by itself */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 503,
+                     *       "error": "Service Unavailable",
+                     *       "code": "service_unavailable",
+                     *       "message": "The database is not reachable"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    listIdentities: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Your linked provider accounts, oldest first */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: {
+                            /**
+                             * @description Positive integer id
+                             * @example 42
+                             */
+                            id: number;
+                            /**
+                             * @description A provider's id, as configured in `OIDC_PROVIDERS`
+                             * @example google
+                             */
+                            provider: string;
+                            /**
+                             * @description The provider's issuer identifier
+                             * @example https://accounts.google.com
+                             */
+                            issuer: string;
+                            /**
+                             * @description The provider's stable id of the person (`sub`): what identifies the identity, never the email
+                             * @example 110169484474386276334
+                             */
+                            subject: string;
+                            /**
+                             * @description The email the provider gave at the last sign-in, for display
+                             * @example ada@example.com
+                             */
+                            email: string | null;
+                            /**
+                             * Format: date-time
+                             * @description ISO 8601, UTC
+                             * @example 2026-11-22T10:00:00.000Z
+                             */
+                            created_at: string;
+                            /**
+                             * Format: date-time
+                             * @description The last sign-in with it; null if never (linked from a session)
+                             * @example 2026-11-22T10:00:00.000Z
+                             */
+                            last_used_at: string | null;
+                        }[];
+                    };
+                };
+            };
+            /** @description No usable token: `authorization_required`, `token_invalid`, `token_expired`, `token_revoked`, `wrong_token_type`, `fresh_token_required`, `invalid_credentials` or `invalid_mfa_token` */
+            401: {
+                headers: {
+                    /** @description RFC 6750: `Bearer realm="boardkit"`, with `error="invalid_token"` when a token was sent */
+                    "www-authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 401,
+                     *       "error": "Unauthorized",
+                     *       "code": "token_expired",
+                     *       "message": "The token has expired"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `insufficient_scope`: API keys cannot use this route; or `forbidden`, as described above */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 403,
+                     *       "error": "Forbidden",
+                     *       "code": "forbidden",
+                     *       "message": "Only the board's author or an admin may change it"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `rate_limited`: too many requests from this address, or too many failed logins for this account */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "retry-after"?: number;
+                    /** @description Requests allowed per window (per-IP limits only, IETF draft) */
+                    "ratelimit-limit"?: number;
+                    /** @description Requests left in this window (per-IP limits only) */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until the window resets (per-IP limits only) */
+                    "ratelimit-reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 429,
+                     *       "error": "Too Many Requests",
+                     *       "code": "rate_limited",
+                     *       "message": "Too many requests; retry in 1 minute"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `payload_too_large`: the request headers are over 16 KiB (answered before routing; the connection is then closed) */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 431,
+                     *       "error": "Request Header Fields Too Large",
+                     *       "code": "payload_too_large",
+                     *       "message": "The request could not be parsed as HTTP"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `service_unavailable`: the database is unreachable; the API recovers by itself */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 503,
+                     *       "error": "Service Unavailable",
+                     *       "code": "service_unavailable",
+                     *       "message": "The database is not reachable"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    unlinkIdentity: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description Positive integer id
+                 * @example 42
+                 */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Unlinked */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Invalid input: `validation_error` (with `details`) or `malformed_json`; `invalid_mfa_code` for a wrong second-factor code */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 400,
+                     *       "error": "Bad Request",
+                     *       "code": "validation_error",
+                     *       "message": "Invalid body: /email must match format \"email\"",
+                     *       "details": [
+                     *         {
+                     *           "path": "/email",
+                     *           "message": "must match format \"email\""
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No usable token: `authorization_required`, `token_invalid`, `token_expired`, `token_revoked`, `wrong_token_type`, `fresh_token_required`, `invalid_credentials` or `invalid_mfa_token` */
+            401: {
+                headers: {
+                    /** @description RFC 6750: `Bearer realm="boardkit"`, with `error="invalid_token"` when a token was sent */
+                    "www-authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 401,
+                     *       "error": "Unauthorized",
+                     *       "code": "token_expired",
+                     *       "message": "The token has expired"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `insufficient_scope`: API keys cannot use this route; or `forbidden`, as described above */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 403,
+                     *       "error": "Forbidden",
+                     *       "code": "forbidden",
+                     *       "message": "Only the board's author or an admin may change it"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `not_found`: none of yours has this id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 404,
+                     *       "error": "Not Found",
+                     *       "code": "not_found",
+                     *       "message": "User not found"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `last_sign_in_method`: the account has no password and no other identity */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 409,
+                     *       "error": "Conflict",
+                     *       "code": "email_taken",
+                     *       "message": "An account with this email already exists"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `payload_too_large`: the body is over 64 KiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 413,
+                     *       "error": "Payload Too Large",
+                     *       "code": "payload_too_large",
+                     *       "message": "Request body is too large"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `unsupported_media_type`: a body that is not `application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 415,
+                     *       "error": "Unsupported Media Type",
+                     *       "code": "unsupported_media_type",
+                     *       "message": "Unsupported Media Type: text/plain"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `rate_limited`: too many requests from this address, or too many failed logins for this account */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "retry-after"?: number;
+                    /** @description Requests allowed per window (per-IP limits only, IETF draft) */
+                    "ratelimit-limit"?: number;
+                    /** @description Requests left in this window (per-IP limits only) */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until the window resets (per-IP limits only) */
+                    "ratelimit-reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 429,
+                     *       "error": "Too Many Requests",
+                     *       "code": "rate_limited",
+                     *       "message": "Too many requests; retry in 1 minute"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `payload_too_large`: the request headers are over 16 KiB (answered before routing; the connection is then closed) */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 431,
+                     *       "error": "Request Header Fields Too Large",
+                     *       "code": "payload_too_large",
+                     *       "message": "The request could not be parsed as HTTP"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `service_unavailable`: the database is unreachable; the API recovers by itself */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 503,
+                     *       "error": "Service Unavailable",
+                     *       "code": "service_unavailable",
+                     *       "message": "The database is not reachable"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    linkIdentity: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description A provider's id, as configured in `OIDC_PROVIDERS`
+                 * @example google
+                 */
+                provider: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "redirect_uri": "https://app.example.com/settings"
+                 *     }
+                 */
+                "application/json": {
+                    /**
+                     * @description Where the browser comes back to, with `#code=…` or `#error=…`: exactly one of `OIDC_REDIRECT_URIS`
+                     * @example https://app.example.com/auth/done
+                     */
+                    redirect_uri: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Where to send the browser */
+            200: {
+                headers: {
+                    /** @description `__Host-oidc=<state>; Max-Age=600; Path=/; HttpOnly; Secure; SameSite=Lax`: binds the sign-in to this browser */
+                    "set-cookie"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /**
+                         * @description Send the browser here (`location.assign`); it comes back to `redirect_uri`
+                         * @example https://accounts.google.com/o/oauth2/v2/auth?client_id=…
+                         */
+                        authorization_url: string;
+                    };
+                };
+            };
+            /** @description Invalid input: `validation_error` (with `details`) or `malformed_json`; `invalid_mfa_code` for a wrong second-factor code */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 400,
+                     *       "error": "Bad Request",
+                     *       "code": "validation_error",
+                     *       "message": "Invalid body: /email must match format \"email\"",
+                     *       "details": [
+                     *         {
+                     *           "path": "/email",
+                     *           "message": "must match format \"email\""
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No usable token: `authorization_required`, `token_invalid`, `token_expired`, `token_revoked`, `wrong_token_type`, `fresh_token_required`, `invalid_credentials` or `invalid_mfa_token` */
+            401: {
+                headers: {
+                    /** @description RFC 6750: `Bearer realm="boardkit"`, with `error="invalid_token"` when a token was sent */
+                    "www-authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 401,
+                     *       "error": "Unauthorized",
+                     *       "code": "token_expired",
+                     *       "message": "The token has expired"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `insufficient_scope`: API keys cannot use this route; or `forbidden`, as described above */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 403,
+                     *       "error": "Forbidden",
+                     *       "code": "forbidden",
+                     *       "message": "Only the board's author or an admin may change it"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `not_found`: no provider with this id in `OIDC_PROVIDERS` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 404,
+                     *       "error": "Not Found",
+                     *       "code": "not_found",
+                     *       "message": "User not found"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `payload_too_large`: the body is over 64 KiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 413,
+                     *       "error": "Payload Too Large",
+                     *       "code": "payload_too_large",
+                     *       "message": "Request body is too large"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `unsupported_media_type`: a body that is not `application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 415,
+                     *       "error": "Unsupported Media Type",
+                     *       "code": "unsupported_media_type",
+                     *       "message": "Unsupported Media Type: text/plain"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `rate_limited`: too many requests from this address, or too many failed logins for this account */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "retry-after"?: number;
+                    /** @description Requests allowed per window (per-IP limits only, IETF draft) */
+                    "ratelimit-limit"?: number;
+                    /** @description Requests left in this window (per-IP limits only) */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until the window resets (per-IP limits only) */
+                    "ratelimit-reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 429,
+                     *       "error": "Too Many Requests",
+                     *       "code": "rate_limited",
+                     *       "message": "Too many requests; retry in 1 minute"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `payload_too_large`: the request headers are over 16 KiB (answered before routing; the connection is then closed) */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 431,
+                     *       "error": "Request Header Fields Too Large",
+                     *       "code": "payload_too_large",
+                     *       "message": "The request could not be parsed as HTTP"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `service_unavailable`: the provider or the database is unreachable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 503,
+                     *       "error": "Service Unavailable",
+                     *       "code": "service_unavailable",
+                     *       "message": "The database is not reachable"
                      *     }
                      */
                     "application/json": components["schemas"]["Error"];

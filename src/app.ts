@@ -27,6 +27,7 @@ import mfaRoutes from './routes/mfa/index.js'
 import eventRoutes from './routes/events/index.js'
 import apiKeyRoutes from './routes/api-keys/index.js'
 import wellKnownRoutes from './routes/well-known/index.js'
+import oidcRoutes from './routes/oidc/index.js'
 
 /**
  * Readable lines (pino-pretty) for a developer at a terminal: NODE_ENV=development and stdout a
@@ -86,6 +87,7 @@ export async function buildApp (config: Config) {
   await app.register(eventRoutes)
   await app.register(apiKeyRoutes)
   await app.register(wellKnownRoutes)
+  await app.register(oidcRoutes)
   await app.register(demoPlugin)
   return app
 }

@@ -71,6 +71,10 @@ const EnvSchema = Type.Object({
   // API.md §11: the per-IP counts shared by every instance. Unset: each process counts alone.
   REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://' })),
   REDIS_KEY_PREFIX: Type.String({ minLength: 1, default: 'boardkit:rate-limit:' }),
+  // API.md §17: sign in with an OpenID Connect provider. Checked in loadConfig (parseOidcProviders).
+  OIDC_PROVIDERS: Type.String({ default: '[]', description: 'JSON list of {id, issuer, client_id, client_secret, scopes?, name?}; [] or empty: none' }),
+  OIDC_REDIRECT_URIS: Type.String({ default: '', description: 'Comma-separated URLs a sign-in may return to (exact match); empty: none' }),
+  OIDC_TIMEOUT: Duration('5s'),
 })
 type Env = Static<typeof EnvSchema>
 
@@ -81,10 +85,11 @@ export const CONFIG_SCHEMA = EnvSchema
 
 type DurationKey = 'DB_CONNECT_TIMEOUT' | 'DB_QUERY_TIMEOUT' | 'BODY_DISCARD_TIMEOUT' | 'ACCESS_TOKEN_TTL' | 'REFRESH_TOKEN_TTL' | 'REFRESH_REUSE_GRACE'
   | 'SESSION_MAX_AGE' | 'LOGIN_LOCKOUT_WINDOW' | 'BLOCKLIST_PURGE_INTERVAL' | 'PASSWORD_RESET_TTL' | 'EMAIL_VERIFICATION_TTL' | 'JWT_KEY_ACTIVATION_DELAY'
-  | 'MAIL_RETRY_FOR' | 'OUTBOX_RETRY_BASE' | 'OUTBOX_POLL_INTERVAL' | 'OUTBOX_LEASE' | 'AUDIT_RETENTION'
+  | 'MAIL_RETRY_FOR' | 'OUTBOX_RETRY_BASE' | 'OUTBOX_POLL_INTERVAL' | 'OUTBOX_LEASE' | 'AUDIT_RETENTION' | 'OIDC_TIMEOUT'
 
 /** Durations are milliseconds; everything else keeps its environment name and parsed type. */
-export type Config = Readonly<Omit<Env, DurationKey | 'JWT_SECRET' | 'CORS_ORIGINS' | 'JWT_KEY_ENCRYPTION_SECRET' | 'TRUST_PROXY' | 'MFA_REQUIRED_FOR_ADMINS'> & Record<DurationKey, number> & {
+export type Config = Readonly<Omit<Env, DurationKey | 'JWT_SECRET' | 'CORS_ORIGINS' | 'JWT_KEY_ENCRYPTION_SECRET' | 'TRUST_PROXY' | 'MFA_REQUIRED_FOR_ADMINS'
+  | 'OIDC_PROVIDERS' | 'OIDC_REDIRECT_URIS'> & Record<DurationKey, number> & {
   /** Fastify's `trustProxy` (proxy-addr): false, a hop count, or the proxies' addresses and CIDRs. */
   TRUST_PROXY: false | number | readonly string[]
   CORS_ORIGINS: readonly string[]
@@ -93,7 +98,23 @@ export type Config = Readonly<Omit<Env, DurationKey | 'JWT_SECRET' | 'CORS_ORIGI
   /** True when no secret was configured and one was generated for this process only. */
   JWT_SECRET_GENERATED: boolean
   MFA_REQUIRED_FOR_ADMINS: boolean
+  OIDC_PROVIDERS: readonly OidcProvider[]
+  OIDC_REDIRECT_URIS: readonly string[]
 }>
+
+/** One OpenID Connect provider we accept sign-ins from (API.md §17). */
+export interface OidcProvider {
+  /** Our name for it, in the URLs: /auth/oidc/:id. */
+  id: string
+  /** What the demo's button says ("Sign in with …"); the id when not given. */
+  name: string
+  /** The issuer identifier; its /.well-known/openid-configuration is read (OpenID Connect Discovery 1.0 §4). */
+  issuer: string
+  client_id: string
+  client_secret: string
+  /** Always with `openid`; default `openid email profile`. */
+  scopes: readonly string[]
+}
 
 export class ConfigError extends Error {
   override name = 'ConfigError'
@@ -194,6 +215,9 @@ export function loadConfig(source: Record<string, string | undefined>): Config {
     OUTBOX_POLL_INTERVAL: parseDuration(env.OUTBOX_POLL_INTERVAL),
     OUTBOX_LEASE: parseDuration(env.OUTBOX_LEASE),
     AUDIT_RETENTION: parseDuration(env.AUDIT_RETENTION),
+    OIDC_PROVIDERS: parseOidcProviders(env.OIDC_PROVIDERS),
+    OIDC_REDIRECT_URIS: parseRedirectUris(env.OIDC_REDIRECT_URIS),
+    OIDC_TIMEOUT: parseDuration(env.OIDC_TIMEOUT),
     // Links are APP_URL + a path: one trailing slash fewer, never two in a row.
     APP_URL: env.APP_URL.replace(/\/+$/, ''),
     JWT_SECRET: secret ?? randomBytes(48).toString('base64url'),
@@ -201,6 +225,85 @@ export function loadConfig(source: Record<string, string | undefined>): Config {
     // PCI DSS 4 §8.4.1 and SOC 2 practice: administrative access needs a second factor. Off
     // outside production, so development and tests can use an admin without enrolling one.
     MFA_REQUIRED_FOR_ADMINS: env.MFA_REQUIRED_FOR_ADMINS ?? env.NODE_ENV === 'production',
+  })
+}
+
+const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]'])
+/** A loopback host: where a local or test provider may speak plain http. */
+export const isLoopbackHost = (hostname: string) => LOOPBACK_HOSTS.has(hostname) || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(hostname)
+
+const OIDC_PROVIDER_ID = /^[a-z0-9][a-z0-9-]{0,31}$/
+const OIDC_PROVIDER_KEYS = new Set(['id', 'name', 'issuer', 'client_id', 'client_secret', 'scopes'])
+
+/**
+ * OIDC_PROVIDERS (API.md §17): a JSON list of `{id, issuer, client_id, client_secret, scopes?,
+ * name?}`. The issuer must be https://, except on a loopback host (a provider on this machine, as
+ * in the tests): an ID token fetched over plain http from anywhere else could be anyone's.
+ */
+export function parseOidcProviders (text: string): OidcProvider[] {
+  const fail = (message: string): never => { throw new ConfigError(`OIDC_PROVIDERS: ${message}`) }
+  let list: unknown
+  try {
+    list = JSON.parse(text.trim() || '[]')
+  } catch {
+    fail('not valid JSON (a list of {id, issuer, client_id, client_secret, scopes?})')
+  }
+  if (!Array.isArray(list)) return fail('must be a JSON list')
+  const seen = new Set<string>()
+  return list.map((entry: unknown, index): OidcProvider => {
+    if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) return fail(`entry ${index} is not an object`)
+    const item = entry as Record<string, unknown>
+    const unknown = Object.keys(item).find((key) => !OIDC_PROVIDER_KEYS.has(key))
+    if (unknown) fail(`entry ${index}: unknown key ${JSON.stringify(unknown)}`)
+    const { id, name, issuer, client_id: clientId, client_secret: clientSecret, scopes } = item
+    if (typeof id !== 'string' || !OIDC_PROVIDER_ID.test(id)) return fail(`entry ${index}: id must be 1-32 of a-z, 0-9 and - (it goes in the URL)`)
+    if (seen.has(id)) fail(`the id ${JSON.stringify(id)} is used twice`)
+    seen.add(id)
+    let url: URL
+    try {
+      url = new URL(String(issuer))
+    } catch {
+      return fail(`${id}: issuer is not a URL`)
+    }
+    if (url.protocol !== 'https:' && !(url.protocol === 'http:' && isLoopbackHost(url.hostname))) {
+      fail(`${id}: issuer must be https:// (http:// only on a loopback host, for a local provider)`)
+    }
+    if (url.search || url.hash) fail(`${id}: issuer must have no query or fragment`)
+    if (typeof clientId !== 'string' || !clientId) fail(`${id}: client_id is required`)
+    if (typeof clientSecret !== 'string' || !clientSecret) fail(`${id}: client_secret is required`)
+    if (name !== undefined && (typeof name !== 'string' || !name.trim() || name.length > 40)) fail(`${id}: name must be 1-40 characters`)
+    if (scopes !== undefined && (!Array.isArray(scopes) || scopes.some((scope) => typeof scope !== 'string' || !/^[\x21\x23-\x5b\x5d-\x7e]+$/.test(scope)))) {
+      fail(`${id}: scopes must be a list of scope names`)
+    }
+    const scopeList = (scopes as string[] | undefined) ?? ['openid', 'email', 'profile']
+    return Object.freeze({
+      id,
+      name: typeof name === 'string' ? name.trim() : id,
+      issuer: String(issuer),
+      client_id: clientId as string,
+      client_secret: clientSecret as string,
+      // openid makes it an OpenID Connect request: without it no ID token comes back.
+      scopes: Object.freeze(scopeList.includes('openid') ? scopeList : ['openid', ...scopeList]),
+    })
+  })
+}
+
+/**
+ * OIDC_REDIRECT_URIS: where a sign-in may send the browser back to (with `#code=` in the URL). An
+ * exact list, never a prefix or a pattern: an open redirect here would hand the exchange code to
+ * whoever named the page.
+ */
+export function parseRedirectUris (text: string): string[] {
+  return text.split(',').map((entry) => entry.trim()).filter(Boolean).map((entry) => {
+    let url: URL
+    try {
+      url = new URL(entry)
+    } catch {
+      throw new ConfigError(`OIDC_REDIRECT_URIS: ${JSON.stringify(entry)} is not a URL`)
+    }
+    if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new ConfigError(`OIDC_REDIRECT_URIS: ${JSON.stringify(entry)} must be http:// or https://`)
+    if (url.hash) throw new ConfigError(`OIDC_REDIRECT_URIS: ${JSON.stringify(entry)} must have no fragment (the code is put there)`)
+    return entry
   })
 }
 

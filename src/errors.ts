@@ -28,6 +28,10 @@ export type ErrorCode =
   | 'mfa_not_enabled'
   | 'mfa_setup_required'
   | 'insufficient_scope'
+  | 'account_exists'
+  | 'invalid_exchange_code'
+  | 'invalid_oidc_state'
+  | 'last_sign_in_method'
 
 export interface ErrorDetail {
   path: string

@@ -4,7 +4,10 @@ import type { InjectOptions, LightMyRequestResponse } from 'fastify'
 import { connect } from 'node:net'
 import t, { type Test } from 'tap'
 import { buildApp, type App } from '../src/app.js'
+import { randomBytes } from 'node:crypto'
 import { bearer, build, decodeJwt, enrolTotp, freePort, newUser, registerAndLogin, testConfig, totpCode, type Session } from './helper.js'
+import { CLIENT_ID, CLIENT_SECRET, startFakeIssuer } from './oidc-provider.js'
+import { NO_CONTEXT } from '../src/repositories/events.js'
 
 // The contract test: for every operation in the generated OpenAPI document and every status it
 // documents, make the live API answer with that status, then check the body against the
@@ -25,20 +28,27 @@ type Case = () => Promise<InjectOptions>
 t.setTimeout(400_000)
 
 t.test('live responses match the OpenAPI document', async (t) => {
-  const app = await build(t)
+  // Sign in with a provider (API.md §17): an issuer on loopback that answers at once, in every app.
+  const fake = await startFakeIssuer(t)
+  const SPA = 'http://127.0.0.1:9/app/done'
+  const oidc = {
+    OIDC_PROVIDERS: JSON.stringify([{ id: 'fake', issuer: fake.issuer, client_id: CLIENT_ID, client_secret: CLIENT_SECRET }]),
+    OIDC_REDIRECT_URIS: SPA,
+  }
+  const app = await build(t, oidc)
   const databaseUrl = String(app.config.DATABASE_URL)
   // Same database, every per-IP limit at 1 a minute: the second request of a kind is a 429.
-  const limited = await build(t, { DATABASE_URL: databaseUrl, RATE_LIMIT_AUTH: '1', RATE_LIMIT_REFRESH: '1', RATE_LIMIT_GLOBAL: '1' })
+  const limited = await build(t, { ...oidc, DATABASE_URL: databaseUrl, RATE_LIMIT_AUTH: '1', RATE_LIMIT_REFRESH: '1', RATE_LIMIT_GLOBAL: '1' })
   // The database is a closed port: every route that needs it is a 503.
   // (buildApp directly: build() would try to create that database.)
-  const down = await buildApp(testConfig({ DATABASE_URL: `mysql://root@127.0.0.1:${await freePort()}/boardkit` }))
+  const down = await buildApp(testConfig({ ...oidc, DATABASE_URL: `mysql://root@127.0.0.1:${await freePort()}/boardkit` }))
   t.teardown(() => down.close())
   await down.ready()
   // Same database, logins need a verified email (API.md §10).
-  const verifying = await build(t, { DATABASE_URL: databaseUrl, REQUIRE_EMAIL_VERIFICATION: 'true' })
+  const verifying = await build(t, { ...oidc, DATABASE_URL: databaseUrl, REQUIRE_EMAIL_VERIFICATION: 'true' })
 
   // Oversized headers are refused by Node's HTTP parser, which inject() bypasses: a real socket.
-  const listening = await build(t, { DATABASE_URL: databaseUrl })
+  const listening = await build(t, { ...oidc, DATABASE_URL: databaseUrl })
   await listening.listen({ host: '127.0.0.1', port: 0 })
   const { port } = listening.server.address() as { port: number }
 
@@ -115,6 +125,36 @@ t.test('live responses match the OpenAPI document', async (t) => {
     return token!
   }
 
+  /**
+   * A sign-in with the fake issuer up to the provider's redirect back: the callback request, with
+   * this browser's __Host-oidc cookie. `claims` go into its ID token (a new subject each time).
+   */
+  const oidcCallback = async (claims: Record<string, unknown> = {}): Promise<InjectOptions> => {
+    fake.settings.claims = { sub: `contract-${randomBytes(6).toString('hex')}`, email: newUser().email, email_verified: true, ...claims }
+    const started = await app.inject({ method: 'GET', url: `/auth/oidc/fake?redirect_uri=${encodeURIComponent(SPA)}` })
+    const cookie = /__Host-oidc=[^;]*/.exec(String(started.headers['set-cookie']))![0]
+    const back = new URL((await fetch(String(started.headers.location), { redirect: 'manual' })).headers.get('location')!)
+    return { method: 'GET', url: `${back.pathname}${back.search}`, headers: { cookie } }
+  }
+  /** The exchange code a sign-in hands the browser. */
+  const oidcCode = async (claims?: Record<string, unknown>) => {
+    const response = await app.inject(await oidcCallback(claims))
+    return new URLSearchParams(new URL(String(response.headers.location)).hash.slice(1)).get('code')!
+  }
+  /** An account made by a sign-in: no password, one identity. */
+  const federatedUser = async () => {
+    const session = (await app.inject({ method: 'POST', url: '/auth/oidc/exchange', payload: { code: await oidcCode() } })).json() as Session
+    const identities = (await app.inject({ method: 'GET', url: '/me/identities', headers: as(session) })).json() as { items: Array<{ id: number }> }
+    return { session, identityId: identities.items[0]!.id }
+  }
+  /** A user with a password and a linked identity. */
+  const userWithIdentity = async () => {
+    const me = await user()
+    await app.repos.identities.link(me.user.id, { provider: 'fake', issuer: fake.issuer, subject: `linked-${randomBytes(6).toString('hex')}`, email: null, emailVerified: false, name: null }, NO_CONTEXT)
+    const identities = (await app.inject({ method: 'GET', url: '/me/identities', headers: as(me) })).json() as { items: Array<{ id: number }> }
+    return { me, identityId: identities.items[0]!.id }
+  }
+
   const successByOperation: Record<string, Case> = {
     getHealth: async () => ({ method: 'GET', url: '/health' }),
     getReady: async () => ({ method: 'GET', url: '/ready' }),
@@ -166,6 +206,14 @@ t.test('live responses match the OpenAPI document', async (t) => {
     disableTotp: async () => { const me = await totpUser(); return { method: 'POST', url: '/mfa/totp/disable', headers: as(me), payload: { current_password: me.password } } },
     // Its own session stays; the codes it replaces are nobody else's.
     regenerateRecoveryCodes: async () => ({ method: 'POST', url: '/mfa/recovery-codes', headers: as(await enrolledUser()) }),
+    listOidcProviders: async () => ({ method: 'GET', url: '/auth/oidc/providers' }),
+    startOidcSignIn: async () => ({ method: 'GET', url: `/auth/oidc/fake?redirect_uri=${encodeURIComponent(SPA)}` }),
+    oidcCallback: async () => oidcCallback(),
+    // Browser mode, so that the documented Set-Cookie is there to check.
+    exchangeOidcCode: async () => ({ method: 'POST', url: '/auth/oidc/exchange?refresh=cookie', payload: { code: await oidcCode() } }),
+    listIdentities: async () => { const { me } = await userWithIdentity(); return { method: 'GET', url: '/me/identities', headers: as(me) } },
+    unlinkIdentity: async () => { const { me, identityId } = await userWithIdentity(); return { method: 'DELETE', url: `/me/identities/${identityId}`, headers: as(me) } },
+    linkIdentity: async () => ({ method: 'POST', url: '/me/identities/fake/link', headers: as(await user()), payload: { redirect_uri: SPA } }),
   }
 
   // The error cases, by operation and status. 429 and 503 are generic (see below).
@@ -330,6 +378,34 @@ t.test('live responses match the OpenAPI document', async (t) => {
       401: async () => ({ method: 'GET', url: '/admin/events' }),
       403: async () => ({ method: 'GET', url: '/admin/events', headers: as(await user()) }),
     },
+    startOidcSignIn: {
+      400: async () => ({ method: 'GET', url: `/auth/oidc/fake?redirect_uri=${encodeURIComponent('https://evil.example/')}` }),
+      404: async () => ({ method: 'GET', url: `/auth/oidc/nope?redirect_uri=${encodeURIComponent(SPA)}` }),
+    },
+    // No __Host-oidc cookie: no sign-in of this browser to go back to.
+    oidcCallback: { 400: async () => ({ method: 'GET', url: '/auth/oidc/fake/callback?state=abc&code=def' }) },
+    exchangeOidcCode: {
+      400: async () => ({ method: 'POST', url: '/auth/oidc/exchange', payload: { code: 'A'.repeat(43) } }),
+      // The code was handed out for an unverified email nobody had; then someone registered it.
+      409: async () => {
+        const email = newUser().email
+        const code = await oidcCode({ email, email_verified: false })
+        await app.inject({ method: 'POST', url: '/register', payload: newUser({ email }) })
+        return { method: 'POST', url: '/auth/oidc/exchange', payload: { code } }
+      },
+    },
+    listIdentities: { 401: async () => ({ method: 'GET', url: '/me/identities' }) },
+    unlinkIdentity: {
+      400: async () => ({ method: 'DELETE', url: '/me/identities/abc', headers: as(await user()) }),
+      401: async () => ({ method: 'DELETE', url: '/me/identities/1' }),
+      404: async () => ({ method: 'DELETE', url: `/me/identities/${MISSING}`, headers: as(await user()) }),
+      409: async () => { const { session, identityId } = await federatedUser(); return { method: 'DELETE', url: `/me/identities/${identityId}`, headers: as(session) } },
+    },
+    linkIdentity: {
+      400: async () => ({ method: 'POST', url: '/me/identities/fake/link', headers: as(await user()), payload: { redirect_uri: 'https://evil.example/' } }),
+      401: async () => ({ method: 'POST', url: '/me/identities/fake/link', payload: { redirect_uri: SPA } }),
+      404: async () => ({ method: 'POST', url: '/me/identities/nope/link', headers: as(await user()), payload: { redirect_uri: SPA } }),
+    },
     endUserSession: {
       400: async () => ({ method: 'DELETE', url: '/users/1/sessions/nope', headers: as(await user()) }),
       401: async () => ({ method: 'DELETE', url: `/users/1/sessions/${MISSING_SESSION}` }),
@@ -420,7 +496,7 @@ t.test('live responses match the OpenAPI document', async (t) => {
               const options = await success()
               return { ...options, headers: { ...options.headers, authorization: `Bearer ${token}` } }
             }, 403)
-          } else if (expected < 300 && success) {
+          } else if (expected < 400 && success) {
             response = await answerOf(app, success, expected)
           } else if (errorCases[operationId]?.[status]) {
             response = await answerOf(targetOf[operationId]?.[status] ?? app, errorCases[operationId][status], expected)

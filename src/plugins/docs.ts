@@ -154,6 +154,7 @@ export default fp(async (app) => {
         { name: 'mfa', description: 'Second factor: TOTP (an authenticator app) and recovery codes' },
         { name: 'admin', description: 'For admins: the audit log of every account' },
         { name: 'api-keys', description: 'Personal access tokens for scripts, CI jobs and Postman' },
+        { name: 'oidc', description: 'Sign in with an OpenID Connect provider, and the provider accounts linked to yours' },
         { name: 'operations', description: 'Liveness and readiness' },
       ],
       components: {

@@ -20,7 +20,8 @@ export async function purgeExpired (app: FastifyInstance) {
   const events = await app.repos.events.purgeOlderThan(app.config.AUDIT_RETENTION)
   const outbox = await app.repos.outbox.purgeFinished(OUTBOX_KEEP_MS)
   const mfaChallenges = await app.repos.mfa.purgeExpired()
-  return { tokens, sessions, loginFailures, oneTimeTokens, events, outbox, mfaChallenges }
+  const oidc = await app.repos.identities.purgeExpired()
+  return { tokens, sessions, loginFailures, oneTimeTokens, events, outbox, mfaChallenges, oidc }
 }
 
 export default fp(async (app) => {

@@ -3,6 +3,7 @@ import type { Database } from '../db/database.js'
 import { createApiKeysRepository } from './api-keys.js'
 import { createBoardsRepository } from './boards.js'
 import { createEventLog, type EventLogOptions } from './events.js'
+import { createIdentitiesRepository } from './identities.js'
 import { createLoginFailuresRepository } from './login-failures.js'
 import { createMfaRepository } from './mfa.js'
 import { createOneTimeTokensRepository } from './one-time-tokens.js'
@@ -31,6 +32,7 @@ export function createRepositories (db: Database, pool: Pool, options: EventLogO
     mfa: createMfaRepository(db, effects),
     signingKeys: createSigningKeysRepository(db, effects),
     apiKeys: createApiKeysRepository(db, effects),
+    identities: createIdentitiesRepository(db, effects),
     events,
     outbox,
   }

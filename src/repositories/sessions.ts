@@ -70,9 +70,10 @@ export async function cutOffSessions (tx: Database, userId: number, keptSessionI
 }
 
 /** A new login's session row and its `login.succeeded` event, inside the caller's transaction. */
-export async function insertSession (tx: Database, record: Effects['record'], session: NewSession, context: EventContext): Promise<void> {
+export async function insertSession (tx: Database, record: Effects['record'], session: NewSession, context: EventContext,
+  details: Record<string, unknown> = {}): Promise<void> {
   await tx.insert(sessions).values({ ...session, amr: session.amr.join(','), last_used_at: session.created_at })
-  await record(tx, { type: 'login.succeeded', subject_user_id: session.user_id, context: { ...context, session_id: session.id }, details: { amr: session.amr } })
+  await record(tx, { type: 'login.succeeded', subject_user_id: session.user_id, context: { ...context, session_id: session.id }, details: { amr: session.amr, ...details } })
 }
 
 export function createSessionsRepository (db: Database, { record }: Pick<Effects, 'record'>) {

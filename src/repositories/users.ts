@@ -1,4 +1,4 @@
-import { and, asc, eq, gt, sql } from 'drizzle-orm'
+import { and, asc, eq, gt, isNull, sql } from 'drizzle-orm'
 import { totpCredentials, users } from '../../drizzle/schema.js'
 import { AppError } from '../errors.js'
 import { isDuplicateKey } from '../db/errors.js'
@@ -120,7 +120,7 @@ export function createUsersRepository (db: Database, { record, enqueueMail }: Ef
      * while argon2 runs leaves that session dead (API.md §12), and whether a second factor is
      * still to come (API.md §13; the TOTP row by its primary key).
      */
-    async findCredentials (where: { email: string } | { id: number }): Promise<(User & { password_hash: string, session_generation: number, totp_enabled: boolean }) | null> {
+    async findCredentials (where: { email: string } | { id: number }): Promise<(User & { password_hash: string | null, session_generation: number, totp_enabled: boolean }) | null> {
       const condition = 'email' in where ? eq(users.email, where.email) : eq(users.id, where.id)
       const [row] = await db.select({
         ...userColumns,
@@ -145,10 +145,10 @@ export function createUsersRepository (db: Database, { record, enqueueMail }: Ef
      * transaction (API.md §12). With `checkedHash`, only if the password is still the one the
      * caller verified (false otherwise: a reset or another change won the race).
      */
-    async changePassword (id: number, passwordHash: string, { checkedHash, keptSessionId, context }: { checkedHash?: string, keptSessionId: string | null, context: EventContext }): Promise<boolean> {
+    async changePassword (id: number, passwordHash: string, { checkedHash, keptSessionId, context }: { checkedHash?: string | null, keptSessionId: string | null, context: EventContext }): Promise<boolean> {
       return db.transaction(async (tx) => {
         const [result] = await tx.update(users).set({ password_hash: passwordHash, updated_at: sql`CURRENT_TIMESTAMP(3)` })
-          .where(and(eq(users.id, id), checkedHash === undefined ? undefined : eq(users.password_hash, checkedHash)))
+          .where(and(eq(users.id, id), checkedHash === undefined ? undefined : checkedHash === null ? isNull(users.password_hash) : eq(users.password_hash, checkedHash)))
         if (result.affectedRows !== 1) return false
         await cutOffSessions(tx as unknown as Database, id, keptSessionId)
         await record(tx as unknown as Database, { type: 'password.changed', subject_user_id: id, context, details: { sessions_ended: keptSessionId ? 'others' : 'all' } })

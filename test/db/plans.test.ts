@@ -147,6 +147,12 @@ async function seedShape (url: string, shape: Shape) {
   await connection.query(`INSERT INTO totp_credentials (user_id, secret, enabled_at) SELECT seq, 'sealed', NOW(3) FROM seq_1_to_${shape.users} WHERE seq <> 2`)
   await connection.query(`INSERT INTO recovery_codes (user_id, code_hash) SELECT u.seq, SHA2(CONCAT(u.seq, '-', c.seq), 256) FROM seq_1_to_${shape.users} u, seq_1_to_10 c WHERE u.seq <> 2`)
   await connection.query(`INSERT INTO mfa_challenges (token_hash, user_id, session_generation, expires_at) SELECT SHA2(seq, 256), 1, 0, NOW(3) - INTERVAL 1 HOUR FROM seq_1_to_${EVENTS / 8}`)
+  // Sign in with a provider: an identity for every user (three for user 1), and backlogs of
+  // expired sign-ins and exchange codes.
+  await connection.query(`INSERT INTO federated_identities (user_id, provider, issuer, subject) SELECT seq, 'p', 'https://issuer.plans', CONCAT('sub-', seq) FROM seq_1_to_${shape.users}`)
+  await connection.query("INSERT INTO federated_identities (user_id, provider, issuer, subject) VALUES (1, 'q', 'https://other.plans', 'one'), (1, 'r', 'https://third.plans', 'one')")
+  await connection.query(`INSERT INTO oidc_logins (state_hash, provider, redirect_uri, callback_uri, nonce, code_verifier, expires_at) SELECT SHA2(CONCAT('l', seq), 256), 'p', 'r', 'c', 'n', 'v', NOW(3) - INTERVAL 1 HOUR FROM seq_1_to_${EVENTS / 8}`)
+  await connection.query(`INSERT INTO oidc_exchange_codes (code_hash, provider, issuer, subject, expires_at) SELECT SHA2(CONCAT('c', seq), 256), 'p', 'https://issuer.plans', CONCAT('sub-', seq), NOW(3) - INTERVAL 1 HOUR FROM seq_1_to_${EVENTS / 8}`)
   await connection.end()
 }
 
@@ -251,6 +257,26 @@ function scenarios (repos: Repositories, shape: Shape): Array<[string, () => Pro
       await repos.apiKeys.list(1, { limit: PAGE, beforeId: 2500 })
       await repos.apiKeys.find(1, key.id)
       await repos.apiKeys.revoke(1, key.id, NO_CONTEXT)
+    }],
+    ['sign in with a provider: start, callback, exchange (a new account, then a linked one)', async () => {
+      const run = randomUUID()
+      await repos.identities.startLogin({ state: run, provider: 'p', redirectUri: 'r', callbackUri: 'c', nonce: 'n', codeVerifier: 'v', linkUserId: null })
+      await repos.identities.spendLogin(run)
+      const identity = { provider: 'p', issuer: 'https://issuer.plans', subject: `new-${run}`, email: `${run}@plans.test`, emailVerified: true, name: null }
+      await repos.identities.checkSignIn(identity)
+      await repos.identities.checkSignIn({ ...identity, subject: 'sub-2' })
+      await repos.identities.checkSignIn({ ...identity, email: 'user2@plans.test', emailVerified: false })
+      const session = () => ({ id: randomUUID(), created_at: new Date(), expires_at: new Date(Date.now() + 60_000), user_agent: 'plans', ip: '127.0.0.1' })
+      for (const who of [identity, { ...identity, subject: 'sub-2' }, { ...identity, subject: `other-${run}`, email: 'user2@plans.test', emailVerified: false }]) {
+        const outcome = await repos.identities.exchange(await repos.identities.issueExchangeCode(who), session(), NO_CONTEXT)
+        if (outcome.result === 'invalid_code') throw new Error('the exchange code did not work')
+      }
+    }],
+    ['a user\'s identities: link, list, unlink', async () => {
+      await repos.identities.link(2, { provider: 'q', issuer: 'https://other.plans', subject: `two-${randomUUID()}`, email: null, emailVerified: false, name: null }, NO_CONTEXT)
+      const [identity] = await repos.identities.list(2)
+      await repos.identities.list(1)
+      await repos.identities.unlink(2, identity!.id, NO_CONTEXT)
     }],
     ['the outbox: a mail queued, claimed and sent', async () => {
       await repos.oneTimeTokens.requestMail('password_reset', 2, NO_CONTEXT)

@@ -143,8 +143,10 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
     // Counted before the check, so a burst cannot pass the lockout while argon2 is busy.
     await countPasswordAttempt(app, request, email)
     const account = await repos.users.findCredentials({ email })
-    if (!await passwords.verify(account?.password_hash ?? null, password) || !account) {
-      await repos.events.loginFailed(email, eventContext(request), account ? 'wrong_password' : 'unknown_email')
+    // An account made by a sign-in with a provider has no password (API.md §17): verify() still
+    // runs on the dummy hash and fails, so the answer and its time are those of a wrong password.
+    if (!await passwords.verify(account?.password_hash ?? null, password) || !account?.password_hash) {
+      await repos.events.loginFailed(email, eventContext(request), !account ? 'unknown_email' : account.password_hash ? 'wrong_password' : 'no_password')
       throw invalidCredentials()
     }
     const { password_hash: passwordHash, session_generation: generation, totp_enabled: _, ...user } = account
