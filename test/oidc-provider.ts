@@ -30,16 +30,18 @@ async function listen (t: Test, server: Server): Promise<number> {
  * (its development pages); the account's claims are `accounts.get(login)`, else a verified
  * `<login>@example.test`.
  */
-export async function startTestProvider (t: Test, callbackUris: string[]) {
+export async function startTestProvider (t: Test, callbackUris: string[] | (() => string[])) {
   const accounts = new Map<string, AccountClaims>()
   const server = createServer()
   const port = await listen(t, server)
   const issuer = `http://127.0.0.1:${port}`
-  const provider = new Provider(issuer, {
+  // Made at the first request, so a caller may learn its callback URL (the API's port) after
+  // learning the issuer's.
+  const makeProvider = () => new Provider(issuer, {
     clients: [{
       client_id: CLIENT_ID,
       client_secret: CLIENT_SECRET,
-      redirect_uris: callbackUris,
+      redirect_uris: typeof callbackUris === 'function' ? callbackUris() : callbackUris,
       grant_types: ['authorization_code'],
       response_types: ['code'],
     }],
@@ -52,10 +54,9 @@ export async function startTestProvider (t: Test, callbackUris: string[]) {
     features: { devInteractions: { enabled: true } },
     cookies: { keys: [randomBytes(32).toString('hex')] },
   })
-  // Its development pages warn on the console; the tests know.
-  provider.on('server_error', () => {})
-  server.on('request', provider.callback())
-  return { issuer, accounts, provider }
+  let handle: ReturnType<Provider['callback']> | undefined
+  server.on('request', (request: IncomingMessage, response: ServerResponse) => { (handle ??= makeProvider().callback())(request, response) })
+  return { issuer, accounts }
 }
 
 export interface FakeTokenSettings {

@@ -454,11 +454,40 @@ async function verifyEmail (token) {
 // link's path) out of the address bar, so the token is not left in history or on screen.
 const base = location.pathname.replace(/\/(reset-password|verify-email)\/?$/, '')
 const linkPage = location.pathname.slice(base.length).replace(/^\/|\/$/g, '')
-const linkToken = new URLSearchParams(location.hash.slice(1)).get('token')
+const fragment = new URLSearchParams(location.hash.slice(1))
+const linkToken = fragment.get('token')
 if (linkPage || location.hash) history.replaceState(null, '', base + location.search)
 
+// Sign in with a provider (API.md §17): one button per configured provider. The browser goes
+// there and comes back to this page with #code=… (a one-time code, traded for the session in
+// browser mode) or #error=…; the fragment never reaches a server log.
+const OIDC_ERRORS = {
+  access_denied: 'You cancelled the sign-in at the provider.',
+  account_exists: 'An account with this email exists, and the provider has not verified the email: log in with your password, then link the provider.',
+  service_unavailable: 'The provider did not answer; try again shortly.',
+}
+async function showProviders () {
+  const { status, data } = await request('GET', '/auth/oidc/providers')
+  if (status !== 200) return
+  $('#providers').replaceChildren(...data.items.map((provider) => {
+    const button = document.createElement('button')
+    button.type = 'button'
+    button.textContent = `Sign in with ${provider.name}`
+    button.addEventListener('click', () => {
+      location.assign(`/auth/oidc/${encodeURIComponent(provider.id)}?redirect_uri=${encodeURIComponent(location.origin + base)}`)
+    })
+    return button
+  }))
+}
+showProviders()
+const oidcCode = linkPage ? null : fragment.get('code')
+const oidcError = linkPage ? null : fragment.get('error')
+if (oidcError) say(OIDC_ERRORS[oidcError] ?? `Signing in with the provider failed (${oidcError}).`, true)
+
 // A reload: the cookie (if any) still holds the session; one refresh gets an access token.
-const resumed = localStorage.getItem(HINT) && linkPage !== 'reset-password'
+const resumed = oidcCode
+  ? request('POST', '/auth/oidc/exchange?refresh=cookie', { code: oidcCode }).then(({ status, data }) => status === 200 ? signedIn(data) : signedOut(data.message))
+  : localStorage.getItem(HINT) && linkPage !== 'reset-password'
   ? refreshTokens().then(() => signedIn(tokens), () => signedOut(''))
   : Promise.resolve()
 
