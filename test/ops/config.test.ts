@@ -95,6 +95,22 @@ t.test('loadConfig', async (t) => {
     t.match(configError({ DB_POOL_SIZE: '0' }).message, /^DB_POOL_SIZE\b/)
   })
 
+  t.test('OIDC_PROVIDERS and OIDC_REDIRECT_URIS are checked at start (API.md §17)', async (t) => {
+    const provider = { id: 'corp', issuer: 'https://sso.example.com/realms/corp', client_id: 'boardkit', client_secret: 's' }
+    const parsed = loadConfig({ OIDC_PROVIDERS: JSON.stringify([provider, { ...provider, id: 'local', issuer: 'http://127.0.0.1:8080', scopes: ['email'] }]), OIDC_REDIRECT_URIS: 'https://app.example.com/done, http://127.0.0.1:3000/demo' })
+    t.same(parsed.OIDC_PROVIDERS.map((p) => [p.id, p.name, p.scopes]), [['corp', 'corp', ['openid', 'email', 'profile']], ['local', 'local', ['openid', 'email']]], 'defaults: name = id, openid always in the scopes')
+    t.same(parsed.OIDC_REDIRECT_URIS, ['https://app.example.com/done', 'http://127.0.0.1:3000/demo'])
+    t.same(loadConfig({}).OIDC_PROVIDERS, [], 'none by default')
+    t.match(configError({ OIDC_PROVIDERS: '{"id":' }).message, /^OIDC_PROVIDERS: not valid JSON/)
+    t.match(configError({ OIDC_PROVIDERS: JSON.stringify([{ ...provider, issuer: 'http://sso.example.com' }]) }).message, /^OIDC_PROVIDERS: corp: issuer must be https:\/\//, 'plain http only on loopback')
+    t.match(configError({ OIDC_PROVIDERS: JSON.stringify([provider, provider]) }).message, /used twice/)
+    t.match(configError({ OIDC_PROVIDERS: JSON.stringify([{ ...provider, id: 'Not An Id' }]) }).message, /id must be/)
+    t.match(configError({ OIDC_PROVIDERS: JSON.stringify([{ ...provider, client_secret: '' }]) }).message, /client_secret is required/)
+    t.match(configError({ OIDC_PROVIDERS: JSON.stringify([{ ...provider, tenant: 'x' }]) }).message, /unknown key "tenant"/)
+    t.match(configError({ OIDC_REDIRECT_URIS: 'https://app.example.com/#x' }).message, /^OIDC_REDIRECT_URIS: .*no fragment/)
+    t.match(configError({ OIDC_REDIRECT_URIS: 'javascript:alert(1)' }).message, /^OIDC_REDIRECT_URIS: .*http/)
+  })
+
   t.test('production refuses a missing, short or placeholder JWT_SECRET', async (t) => {
     t.match(configError({ NODE_ENV: 'production' }).message, /JWT_SECRET/)
     t.match(configError({ NODE_ENV: 'production', JWT_SECRET: 'short-secret' }).message, /JWT_SECRET.*32/)
