@@ -17,11 +17,14 @@ interface ResponseObject { content?: Record<string, MediaType>, headers?: Record
 interface Operation { operationId: string, responses: Record<string, ResponseObject> }
 interface Document { paths: Record<string, Record<string, Operation>>, components: { schemas: Record<string, object> } }
 
+const METRICS_TOKEN = 'contract-metrics-token-0123456789abcdef'
+
 /** A request to make; built fresh for each use, so cases never share state. */
 type Case = () => Promise<InjectOptions>
 
 t.test('live responses match the OpenAPI document', async (t) => {
-  const app = await build(t)
+  // Metrics on, served on this port with the token (GET /metrics's 200 and 401).
+  const app = await build(t, { METRICS_TOKEN: METRICS_TOKEN })
   const databaseUrl = String(app.config.DATABASE_URL)
   // Same database, every per-IP limit at 1 a minute: the second request of a kind is a 429.
   const limited = await build(t, { DATABASE_URL: databaseUrl, RATE_LIMIT_AUTH: '1', RATE_LIMIT_REFRESH: '1', RATE_LIMIT_GLOBAL: '1' })
@@ -121,6 +124,7 @@ t.test('live responses match the OpenAPI document', async (t) => {
     endSession: async () => { const me = await user(); return { method: 'DELETE', url: `/sessions/${sidOf(me)}`, headers: as(me) } },
     listUserSessions: async () => { const me = await user(); return { method: 'GET', url: `/users/${me.user.id}/sessions`, headers: as(await admin()) } },
     endUserSession: async () => { const me = await user(); return { method: 'DELETE', url: `/users/${me.user.id}/sessions/${sidOf(me)}`, headers: as(await admin()) } },
+    getMetrics: async () => ({ method: 'GET', url: '/metrics', headers: { authorization: `Bearer ${METRICS_TOKEN}` } }),
   }
 
   // The error cases, by operation and status. 429 and 503 are generic (see below).
@@ -215,6 +219,11 @@ t.test('live responses match the OpenAPI document', async (t) => {
     },
   }
   Object.assign(errorCases, {
+    getMetrics: {
+      401: async () => ({ method: 'GET', url: '/metrics', headers: { authorization: 'Bearer not-the-metrics-token' } }),
+      // Sent to `verifying` (see targetOf), which has no METRICS_TOKEN.
+      404: async () => ({ method: 'GET', url: '/metrics' }),
+    },
     listSessions: {
       400: async () => ({ method: 'GET', url: '/sessions?cursor=tampered', headers: as(await user()) }),
       401: async () => ({ method: 'GET', url: '/sessions' }),
@@ -249,12 +258,17 @@ t.test('live responses match the OpenAPI document', async (t) => {
   }
 
   /** Error cases answered by another app than `app`. */
-  const targetOf: Record<string, Record<string, App>> = { login: { 403: verifying } }
+  const targetOf: Record<string, Record<string, App>> = { login: { 403: verifying }, getMetrics: { 404: verifying } }
 
   /** The documented response for a status: body schema and headers, checked on a live answer. */
   const checkResponse = (t: Test, response: LightMyRequestResponse, documented: ResponseObject, what: string) => {
     const schema = documented.content?.['application/json']?.schema
-    if (schema) {
+    const text = Object.entries(documented.content ?? {}).find(([type]) => type.startsWith('text/plain'))
+    if (text) {
+      // Prometheus's text format: the documented content type, and a body of # HELP/# TYPE lines and samples.
+      t.equal(response.headers['content-type'], text[0], `${what}: ${text[0]}`)
+      t.match(response.body, /^# HELP /, `${what}: the text format`)
+    } else if (schema) {
       t.match(response.headers['content-type'], /^application\/json/, `${what}: JSON`)
       const validate = validatorFor(schema)
       const valid = validate(response.json())

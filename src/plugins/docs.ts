@@ -147,11 +147,12 @@ export default fp(async (app) => {
         { name: 'boards', description: 'Posts, newest first; their author or an admin may change them' },
         { name: 'account', description: 'Password reset and email verification by mailed single-use links' },
         { name: 'sessions', description: 'Where you are signed in: list your sessions, end one' },
-        { name: 'operations', description: 'Liveness and readiness' },
+        { name: 'operations', description: 'Liveness, readiness and metrics' },
       ],
       components: {
         securitySchemes: {
           bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'The access_token from POST /login or POST /refresh' },
+          metricsToken: { type: 'http', scheme: 'bearer', description: 'METRICS_TOKEN, for GET /metrics on the API\'s port' },
           refreshCookie: {
             type: 'apiKey',
             in: 'cookie',

@@ -28,6 +28,7 @@ export async function countPasswordAttempt (app: FastifyInstance, email: string)
   if (config.LOGIN_MAX_FAILURES === 0) return
   const attempt = await repos.loginFailures.countAttempt(email, config.LOGIN_MAX_FAILURES, config.LOGIN_LOCKOUT_WINDOW)
   if (!attempt.allowed) {
+    app.metrics.countRateLimited('account')
     throw new AppError(429, 'rate_limited', 'Too many failed password attempts for this account; try again later', undefined,
       { headers: { 'retry-after': String(attempt.retryAfterSeconds) } })
   }
@@ -62,7 +63,7 @@ function clientOf (request: FastifyRequest) {
 }
 
 const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  const { repos, tokens, passwords, config, mail } = app
+  const { repos, tokens, passwords, config, mail, metrics } = app
 
   /** When a session can no longer be refreshed: its new refresh token's expiry, capped by SESSION_MAX_AGE. */
   function sessionExpiry (sid: string, now: number): Date {
@@ -116,20 +117,28 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
   }, async (request, reply) => {
     const { email, password } = request.body
     // Counted before the check, so a burst cannot pass the lockout while argon2 is busy.
-    await countPasswordAttempt(app, email)
+    await countPasswordAttempt(app, email).catch((error: unknown) => {
+      if (error instanceof AppError && error.code === 'rate_limited') metrics.countLogin('locked')
+      throw error
+    })
     const account = await repos.users.findCredentials({ email })
-    if (!await passwords.verify(account?.password_hash ?? null, password) || !account) throw invalidCredentials()
+    if (!await passwords.verify(account?.password_hash ?? null, password) || !account) {
+      metrics.countLogin('failed')
+      throw invalidCredentials()
+    }
     await clearPasswordAttempts(app, email)
     const { password_hash: passwordHash, session_generation: generation, ...user } = account
     // Hashes made with weaker parameters are upgraded while we have the password in hand.
     if (passwords.needsRehash(passwordHash)) await repos.users.rehashPassword(user.id, passwordHash, await passwords.hash(password))
     // Only after the password checked out: a 403 must not tell a guesser which emails exist.
     if (config.REQUIRE_EMAIL_VERIFICATION && !user.email_verified_at) {
+      metrics.countLogin('email_not_verified')
       throw new AppError(403, 'email_not_verified', 'Verify your email first with the link in the verification mail (a password-reset link verifies it too)')
     }
     const now = Date.now()
     const sid = newSessionId(now)
     await repos.sessions.start({ id: sid, user_id: user.id, created_at: new Date(now), expires_at: sessionExpiry(sid, now), generation, ...clientOf(request) })
+    metrics.countLogin('succeeded')
     return sendPair(reply, tokens.issuePair(user, sid, true), user, request.query.refresh === 'cookie')
   })
 
@@ -167,6 +176,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
         // A spent refresh token came back after the grace period: someone kept a copy. Revoke
         // the session, so the thief's tokens and the victim's newer ones of it all die.
         await repos.sessions.endById(token.sid)
+        metrics.countRefreshReuse()
         request.log.warn({ userId: token.userId, sid: token.sid }, 'refresh token reuse: session revoked')
       }
       throw new AppError(401, 'token_revoked', reason ?? 'The token has been revoked')
