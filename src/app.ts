@@ -18,13 +18,15 @@ import authPlugin from './plugins/auth/index.js'
 import docsPlugin from './plugins/docs.js'
 import healthPlugin from './plugins/health.js'
 import demoPlugin from './plugins/demo.js'
-import mailPlugin from './plugins/mail.js'
+import outboxPlugin from './plugins/outbox.js'
 import authRoutes from './routes/auth/index.js'
 import userRoutes from './routes/users/index.js'
 import boardRoutes from './routes/boards/index.js'
 import passwordRoutes from './routes/password/index.js'
 import emailRoutes from './routes/email/index.js'
 import sessionRoutes from './routes/sessions/index.js'
+import eventRoutes from './routes/events/index.js'
+import apiKeyRoutes from './routes/api-keys/index.js'
 import wellKnownRoutes from './routes/well-known/index.js'
 
 /**
@@ -72,7 +74,7 @@ export async function buildApp (config: Config) {
   await app.register(dbPlugin)
   await app.register(purgePlugin)
   await app.register(authPlugin)
-  await app.register(mailPlugin)
+  await app.register(outboxPlugin)
   await app.register(docsPlugin)
   await app.register(healthPlugin)
   await app.register(metricsRoute)
@@ -82,6 +84,8 @@ export async function buildApp (config: Config) {
   await app.register(passwordRoutes)
   await app.register(emailRoutes)
   await app.register(sessionRoutes)
+  await app.register(eventRoutes)
+  await app.register(apiKeyRoutes)
   await app.register(wellKnownRoutes)
   await app.register(demoPlugin)
   return app

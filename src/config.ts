@@ -63,7 +63,13 @@ const EnvSchema = Type.Object({
   REQUIRE_EMAIL_VERIFICATION: Type.Boolean({ default: false, description: 'Refuse logins (403) until the email is verified' }),
   SMTP_URL: Type.Optional(Type.String({ pattern: '^smtps?://[^/?#]', description: 'smtp://user:pass@host:587 or smtps://…:465' })),
   MAIL_FROM: Type.String({ minLength: 3, default: 'boardkit <no-reply@localhost>' }),
-  MAIL_RETRY_DELAYS: Type.String({ pattern: '^(\\d+(ms|s|m|h|d)?)(,\\d+(ms|s|m|h|d)?)*$|^$', default: '1s,5s,30s,2m,10m', description: 'Waits before each retry of a failed mail' }),
+  MAIL_RETRY_FOR: Duration('24h'),
+  OUTBOX_RETRY_BASE: Duration('2s'),
+  OUTBOX_POLL_INTERVAL: Duration('1s'),
+  OUTBOX_LEASE: Duration('2m'),
+  WEBHOOK_URL: Type.Optional(Type.String({ pattern: '^https?://[^/?#]', description: 'Where every security event is POSTed (Standard Webhooks); https:// in production' })),
+  WEBHOOK_SECRET: Type.Optional(Type.String({ pattern: '^(whsec_)?[A-Za-z0-9+/]+={0,2}$', description: 'The signing secret: base64 of 24-64 random bytes, optionally prefixed whsec_' })),
+  AUDIT_RETENTION: Duration('400d'),
   APP_URL: Type.String({ pattern: '^https?://[^/?#]+(/[^?#]*)?$', default: 'http://127.0.0.1:3000', description: 'Where the links in mails point' }),
   // API.md §11: the per-IP counts shared by every instance. Unset: each process counts alone.
   REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://' })),
@@ -91,16 +97,15 @@ export const CONFIG_SCHEMA = EnvSchema
 
 type DurationKey = 'DB_CONNECT_TIMEOUT' | 'DB_QUERY_TIMEOUT' | 'BODY_DISCARD_TIMEOUT' | 'ACCESS_TOKEN_TTL' | 'REFRESH_TOKEN_TTL' | 'REFRESH_REUSE_GRACE'
   | 'SESSION_MAX_AGE' | 'LOGIN_LOCKOUT_WINDOW' | 'BLOCKLIST_PURGE_INTERVAL' | 'PASSWORD_RESET_TTL' | 'EMAIL_VERIFICATION_TTL' | 'JWT_KEY_ACTIVATION_DELAY'
+  | 'MAIL_RETRY_FOR' | 'OUTBOX_RETRY_BASE' | 'OUTBOX_POLL_INTERVAL' | 'OUTBOX_LEASE' | 'AUDIT_RETENTION'
 
 /** Durations are milliseconds; everything else keeps its environment name and parsed type. */
-export type Config = Readonly<Omit<Env, DurationKey | 'JWT_SECRET' | 'CORS_ORIGINS' | 'MAIL_RETRY_DELAYS' | 'JWT_KEY_ENCRYPTION_SECRET' | 'TRUST_PROXY' | 'OTEL_TRACES_SAMPLER_ARG'> & Record<DurationKey, number> & {
+export type Config = Readonly<Omit<Env, DurationKey | 'JWT_SECRET' | 'CORS_ORIGINS' | 'JWT_KEY_ENCRYPTION_SECRET' | 'TRUST_PROXY' | 'OTEL_TRACES_SAMPLER_ARG'> & Record<DurationKey, number> & {
   /** The ratio of the traceidratio samplers (1 when unset: every trace). */
   OTEL_TRACES_SAMPLER_ARG: number
   /** Fastify's `trustProxy` (proxy-addr): false, a hop count, or the proxies' addresses and CIDRs. */
   TRUST_PROXY: false | number | readonly string[]
   CORS_ORIGINS: readonly string[]
-  /** Milliseconds to wait before each retry of a failed mail delivery. */
-  MAIL_RETRY_DELAYS: readonly number[]
   JWT_KEY_ENCRYPTION_SECRET: string
   JWT_SECRET: string
   /** True when no secret was configured and one was generated for this process only. */
@@ -179,6 +184,13 @@ export function loadConfig(source: Record<string, string | undefined>): Config {
     for (const key of ['RATE_LIMIT_AUTH', 'RATE_LIMIT_REFRESH', 'RATE_LIMIT_GLOBAL', 'LOGIN_MAX_FAILURES'] as const) {
       if (env[key] === 0) throw new ConfigError(`${key}: 0 turns this abuse limit off, which production refuses; keep the default (${EnvSchema.properties[key].default}) or set a stricter one`)
     }
+    // The events carry who signed in from where: never in clear over the network.
+    if (env.WEBHOOK_URL && !env.WEBHOOK_URL.startsWith('https://')) throw new ConfigError('WEBHOOK_URL: must be https:// in production')
+  }
+  if (env.WEBHOOK_URL) {
+    if (!env.WEBHOOK_SECRET) throw new ConfigError('WEBHOOK_SECRET: required with WEBHOOK_URL (base64 of 24-64 random bytes, e.g. whsec_ + `openssl rand -base64 32`)')
+    const bytes = Buffer.from(env.WEBHOOK_SECRET.replace(/^whsec_/, ''), 'base64').length
+    if (bytes < 24 || bytes > 64) throw new ConfigError(`WEBHOOK_SECRET: must be base64 of 24-64 bytes (got ${bytes})`)
   }
 
   // Never echoed: the value is a secret.
@@ -207,7 +219,11 @@ export function loadConfig(source: Record<string, string | undefined>): Config {
     SESSION_MAX_AGE: parseDuration(env.SESSION_MAX_AGE),
     PASSWORD_RESET_TTL: parseDuration(env.PASSWORD_RESET_TTL),
     EMAIL_VERIFICATION_TTL: parseDuration(env.EMAIL_VERIFICATION_TTL),
-    MAIL_RETRY_DELAYS: env.MAIL_RETRY_DELAYS.split(',').filter(Boolean).map(parseDuration),
+    MAIL_RETRY_FOR: parseDuration(env.MAIL_RETRY_FOR),
+    OUTBOX_RETRY_BASE: parseDuration(env.OUTBOX_RETRY_BASE),
+    OUTBOX_POLL_INTERVAL: parseDuration(env.OUTBOX_POLL_INTERVAL),
+    OUTBOX_LEASE: parseDuration(env.OUTBOX_LEASE),
+    AUDIT_RETENTION: parseDuration(env.AUDIT_RETENTION),
     // Links are APP_URL + a path: one trailing slash fewer, never two in a row.
     APP_URL: env.APP_URL.replace(/\/+$/, ''),
     JWT_SECRET: secret ?? randomBytes(48).toString('base64url'),

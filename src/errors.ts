@@ -21,6 +21,7 @@ export type ErrorCode =
   | 'invalid_reset_token'
   | 'invalid_verification_token'
   | 'email_not_verified'
+  | 'insufficient_scope'
 
 export interface ErrorDetail {
   path: string

@@ -26,7 +26,9 @@ t.test('demo page, browser mode: a reload keeps the session; no script sees the 
   t.match(cookie, { httpOnly: true, secure: true, sameSite: 'Strict', path: '/' }, 'the browser keeps an HttpOnly, Secure, SameSite=Strict cookie')
   await page.locator('#sessions li.current').waitFor()
   t.equal(await page.locator('#sessions li').count(), 1, 'the Sessions panel lists this session')
-  t.match(await page.locator('#sessions li.current').innerText(), /HeadlessChrome|Chrome/, 'with the browser\'s user agent')
+  t.match(await page.locator('#sessions li.current strong').innerText(), /^Chrome( Headless)? \d+ on Linux$/, 'named as people name their device')
+  await page.locator('#activity li[data-type="login.succeeded"]').first().waitFor()
+  t.match(await page.locator('#activity li').first().innerText(), /login\.succeeded[\s\S]*Chrome( Headless)? \d+ on Linux/, 'the Security activity panel shows the sign-in, newest first, with the device')
 
   const [refreshed] = await Promise.all([
     page.waitForResponse(`${url}/refresh`),

@@ -159,7 +159,12 @@ export async function openPage (t: Test, origin: string): Promise<Watch> {
   })
   page.on('pageerror', (error) => record({ kind: 'pageerror', text: `${error.name}: ${error.message}`, url: page.url() }))
   page.on('request', (request) => { watch.requests.push(request.url()) })
-  page.on('requestfailed', (request) => record({ kind: 'requestfailed', text: `${request.method()} ${request.url()}: ${request.failure()?.errorText}`, url: request.url() }))
+  page.on('requestfailed', (request) => {
+    // A fetch still under way when the page reloads or navigates is aborted by the browser
+    // itself (net::ERR_ABORTED): the page going away, not a request that failed.
+    if (request.failure()?.errorText === 'net::ERR_ABORTED') return
+    record({ kind: 'requestfailed', text: `${request.method()} ${request.url()}: ${request.failure()?.errorText}`, url: request.url() })
+  })
   page.on('response', (response) => { watch.responses.push(response) })
   return watch
 }

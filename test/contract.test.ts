@@ -14,13 +14,17 @@ import { bearer, build, decodeJwt, freePort, newUser, registerAndLogin, testConf
 
 interface MediaType { schema?: object }
 interface ResponseObject { content?: Record<string, MediaType>, headers?: Record<string, unknown> }
-interface Operation { operationId: string, responses: Record<string, ResponseObject> }
+interface Operation { operationId: string, responses: Record<string, ResponseObject>, security?: Array<Record<string, string[]>> }
 interface Document { paths: Record<string, Record<string, Operation>>, components: { schemas: Record<string, object> } }
 
 const METRICS_TOKEN = 'contract-metrics-token-0123456789abcdef'
 
 /** A request to make; built fresh for each use, so cases never share state. */
 type Case = () => Promise<InjectOptions>
+
+// Every operation and status, through several apps: far more than .taprc's 120 s on a machine
+// that other suites keep busy.
+t.setTimeout(400_000)
 
 t.test('live responses match the OpenAPI document', async (t) => {
   // Metrics on, served on this port with the token (GET /metrics's 200 and 401).
@@ -79,6 +83,11 @@ t.test('live responses match the OpenAPI document', async (t) => {
   const MISSING_SESSION = '00000000-0000-7000-8000-000000000000'
   const sidOf = (session: Session) => String(decodeJwt(session.access_token).sid)
   const as = (session: Session) => bearer(session.access_token)
+  // Personal access tokens (API.md §16), one per scope used below, made once.
+  const keyOwner = await registerAndLogin(app)
+  const keyWith = async (scope: string) => (await app.inject({ method: 'POST', url: '/api-keys', headers: as(keyOwner), payload: { name: 'contract', scopes: [scope] } })).json().token as string
+  const keys = { profile: await keyWith('profile'), boardsRead: await keyWith('boards:read') }
+  const apiKeyOf = async (session: Session) => (await app.inject({ method: 'POST', url: '/api-keys', headers: as(session), payload: { name: 'contract', scopes: ['profile'] } })).json() as { id: number }
   // A live one-time token, as the mail would carry it (the repository is how the mail gets it too).
   const tokenFor = async (purpose: 'password_reset' | 'email_verification') => {
     const me = await user()
@@ -124,6 +133,12 @@ t.test('live responses match the OpenAPI document', async (t) => {
     endSession: async () => { const me = await user(); return { method: 'DELETE', url: `/sessions/${sidOf(me)}`, headers: as(me) } },
     listUserSessions: async () => { const me = await user(); return { method: 'GET', url: `/users/${me.user.id}/sessions`, headers: as(await admin()) } },
     endUserSession: async () => { const me = await user(); return { method: 'DELETE', url: `/users/${me.user.id}/sessions/${sidOf(me)}`, headers: as(await admin()) } },
+    listUserEvents: async () => { const me = await user(); return { method: 'GET', url: `/users/${me.user.id}/events?limit=1`, headers: as(me) } },
+    createApiKey: async () => ({ method: 'POST', url: '/api-keys', headers: as(await user()), payload: { name: 'contract', scopes: ['boards:read'], expires_in_days: 7 } }),
+    listApiKeys: async () => { const me = await user(); await apiKeyOf(me); return { method: 'GET', url: '/api-keys', headers: as(me) } },
+    getApiKey: async () => { const me = await user(); return { method: 'GET', url: `/api-keys/${(await apiKeyOf(me)).id}`, headers: as(me) } },
+    revokeApiKey: async () => { const me = await user(); return { method: 'DELETE', url: `/api-keys/${(await apiKeyOf(me)).id}`, headers: as(me) } },
+    listEvents: async () => ({ method: 'GET', url: `/admin/events?type=login.succeeded&since=${new Date(Date.now() - 60_000).toISOString()}`, headers: as(await admin()) }),
     getMetrics: async () => ({ method: 'GET', url: '/metrics', headers: { authorization: `Bearer ${METRICS_TOKEN}` } }),
   }
 
@@ -239,6 +254,36 @@ t.test('live responses match the OpenAPI document', async (t) => {
       403: async () => ({ method: 'GET', url: `/users/${(await user()).user.id}/sessions`, headers: as(await user()) }),
       404: async () => ({ method: 'GET', url: `/users/${MISSING}/sessions`, headers: as(await admin()) }),
     },
+    listUserEvents: {
+      400: async () => ({ method: 'GET', url: '/users/1/events?type=no.such', headers: as(await user()) }),
+      401: async () => ({ method: 'GET', url: '/users/1/events' }),
+      403: async () => ({ method: 'GET', url: `/users/${(await user()).user.id}/events`, headers: as(await user()) }),
+      404: async () => ({ method: 'GET', url: `/users/${MISSING}/events`, headers: as(await admin()) }),
+    },
+    createApiKey: {
+      400: async () => ({ method: 'POST', url: '/api-keys', headers: as(await user()), payload: { name: 'contract', scopes: [] } }),
+      401: async () => ({ method: 'POST', url: '/api-keys', payload: { name: 'contract', scopes: ['profile'] } }),
+      403: async () => ({ method: 'POST', url: '/api-keys', headers: as(await user()), payload: { name: 'contract', scopes: ['admin'] } }),
+    },
+    listApiKeys: {
+      400: async () => ({ method: 'GET', url: '/api-keys?limit=0', headers: as(await user()) }),
+      401: async () => ({ method: 'GET', url: '/api-keys' }),
+    },
+    getApiKey: {
+      400: async () => ({ method: 'GET', url: '/api-keys/x', headers: as(await user()) }),
+      401: async () => ({ method: 'GET', url: '/api-keys/1' }),
+      404: async () => ({ method: 'GET', url: `/api-keys/${(await apiKeyOf(await user())).id}`, headers: as(await user()) }),
+    },
+    revokeApiKey: {
+      400: async () => ({ method: 'DELETE', url: '/api-keys/x', headers: as(await user()) }),
+      401: async () => ({ method: 'DELETE', url: '/api-keys/1' }),
+      404: async () => ({ method: 'DELETE', url: `/api-keys/${(await apiKeyOf(await user())).id}`, headers: as(await user()) }),
+    },
+    listEvents: {
+      400: async () => ({ method: 'GET', url: '/admin/events?since=yesterday', headers: as(await admin()) }),
+      401: async () => ({ method: 'GET', url: '/admin/events' }),
+      403: async () => ({ method: 'GET', url: '/admin/events', headers: as(await user()) }),
+    },
     endUserSession: {
       400: async () => ({ method: 'DELETE', url: '/users/1/sessions/nope', headers: as(await user()) }),
       401: async () => ({ method: 'DELETE', url: `/users/1/sessions/${MISSING_SESSION}` }),
@@ -326,6 +371,14 @@ t.test('live responses match the OpenAPI document', async (t) => {
             }, expected)
           } else if (expected === 503 && success) {
             response = await answerOf(down, success, 503)
+          } else if (expected === 403 && success && !errorCases[operationId]?.[status]) {
+            // Any operation that takes a token: a personal access token without the scope it needs.
+            const allowed = (operation.security ?? []).flatMap((requirement) => requirement.apiKey ?? [])
+            const token = allowed.includes('profile') ? keys.boardsRead : keys.profile
+            response = await answerOf(app, async () => {
+              const options = await success()
+              return { ...options, headers: { ...options.headers, authorization: `Bearer ${token}` } }
+            }, 403)
           } else if (expected < 300 && success) {
             response = await answerOf(app, success, expected)
           } else if (errorCases[operationId]?.[status]) {

@@ -13,6 +13,8 @@ export interface ReceivedMail {
   subject: string
   text: string
   html: string
+  /** The Message-ID header: the outbox row's own, the same on every attempt. */
+  messageId: string
 }
 
 export interface MailServer {
@@ -57,6 +59,7 @@ export async function startMailServer (t: Test, { listening = true, port, refuse
           subject: parsed.subject ?? '',
           text: parsed.text ?? '',
           html: typeof parsed.html === 'string' ? parsed.html : '',
+          messageId: parsed.messageId ?? '',
         })
         for (const wake of waiters) wake()
         callback()

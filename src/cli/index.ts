@@ -7,6 +7,8 @@ import { ConfigError, loadConfig } from '../config.js'
 import { DatabaseUnreachableError, prepareDatabase } from '../db/prepare.js'
 import { AppError } from '../errors.js'
 import { purgeExpired } from '../plugins/purge.js'
+import { NO_CONTEXT } from '../repositories/events.js'
+import { eventsCommand, EventsUsageError } from './events.js'
 import { keysCommand, KeysUsageError } from './keys.js'
 
 const USAGE = `usage: npm run cli -- <command> [options]
@@ -19,9 +21,13 @@ commands:
       Signing keys (JWT_ALGORITHM EdDSA or ES256). rotate: a new key, published now, signing
       after JWT_KEY_ACTIVATION_DELAY. list: every key and its state. revoke: every token that
       key signed is refused (on every instance within 5 s); a new key signs at once.
+  events export [--since <ISO time or duration, e.g. 7d>]
+      Writes the security events (oldest first; all, or those at or after --since) to stdout
+      as JSON lines.
   purge-blocklist
-      Deletes expired token blocklist rows and spent login-failure windows now (the server
-      also does this every BLOCKLIST_PURGE_INTERVAL).
+      Deletes expired token blocklist rows, spent login-failure windows, events older than
+      AUDIT_RETENTION and delivered outbox rows now (the server also does this every
+      BLOCKLIST_PURGE_INTERVAL).
   seed
       Demo data: users alice@example.com (admin), bob@example.com, carol@example.com, all with
       the password "demo-password", and 300 boards. Does nothing if they exist.`
@@ -69,13 +75,13 @@ async function createAdmin (app: App, args: string[]) {
     // The operator typed this address on the server: it needs no mail to be trusted, and the
     // first admin can log in even with REQUIRE_EMAIL_VERIFICATION=true.
     email_verified_at: new Date(),
-  })
+  }, NO_CONTEXT)
   console.log(`created admin #${user.id} ${user.email}`)
 }
 
 async function purgeBlocklist (app: App) {
   const removed = await purgeExpired(app)
-  console.log(`removed ${removed.tokens} expired blocklist rows, ${removed.sessions} expired or ended sessions, ${removed.loginFailures} login-failure rows and ${removed.oneTimeTokens} old one-time tokens`)
+  console.log(`removed ${removed.tokens} expired blocklist rows, ${removed.sessions} expired or ended sessions, ${removed.loginFailures} login-failure rows, ${removed.oneTimeTokens} old one-time tokens, ${removed.events} events past AUDIT_RETENTION and ${removed.outbox} finished outbox rows`)
 }
 
 const DEMO_PASSWORD = 'demo-password'
@@ -95,7 +101,7 @@ async function seed (app: App) {
       return
     }
     // Verified: the demo accounts must log in whatever REQUIRE_EMAIL_VERIFICATION says.
-    ids.push((await app.repos.users.create({ ...demo, password_hash: await app.passwords.hash(DEMO_PASSWORD), email_verified_at: new Date() })).id)
+    ids.push((await app.repos.users.create({ ...demo, password_hash: await app.passwords.hash(DEMO_PASSWORD), email_verified_at: new Date() }, NO_CONTEXT)).id)
   }
   const boards = Array.from({ length: 300 }, (_, i) => ({
     title: `Demo board ${i + 1}`,
@@ -110,11 +116,13 @@ class UsageError extends Error {}
 
 async function main () {
   const [command, ...args] = process.argv.slice(2)
-  const commands: Record<string, (app: App, args: string[]) => Promise<void>> = { 'create-admin': createAdmin, 'purge-blocklist': purgeBlocklist, seed, keys: keysCommand }
+  const commands: Record<string, (app: App, args: string[]) => Promise<void>> = { 'create-admin': createAdmin, 'purge-blocklist': purgeBlocklist, seed, keys: keysCommand, events: eventsCommand }
   const run = command ? commands[command] : undefined
   if (!run) throw new UsageError(command ? `unknown command: ${command}` : 'no command given')
 
-  const config = loadConfig({ ...process.env, LOG_LEVEL: 'error' })
+  // A command runs for a moment: it leaves the outbox to the servers (a send cut short by its
+  // exit would wait out its lease before another instance retried it).
+  const config = loadConfig({ ...process.env, LOG_LEVEL: 'error', OUTBOX_POLL_INTERVAL: '0' })
   await prepareDatabase(config)
   const app = await buildApp(config)
   try {
@@ -125,7 +133,7 @@ async function main () {
 }
 
 main().catch((error: unknown) => {
-  if (error instanceof UsageError || error instanceof KeysUsageError) {
+  if (error instanceof UsageError || error instanceof KeysUsageError || error instanceof EventsUsageError) {
     console.error(`boardkit: ${error.message}\n\n${USAGE}`)
   } else if (error instanceof ConfigError || error instanceof DatabaseUnreachableError || error instanceof AppError) {
     console.error(`boardkit: ${error.message}`)

@@ -84,10 +84,11 @@ function signedIn (data) {
   $('#reset-section').hidden = true
   $('#boards-section').hidden = false
   $('#sessions-section').hidden = false
+  $('#activity-section').hidden = false
   $('#verify-banner').hidden = Boolean(data.user.email_verified_at)
   $('#boards').replaceChildren()
   nextCursor = null
-  return Promise.all([loadBoards(), loadSessions()])
+  return Promise.all([loadBoards(), loadSessions(), loadActivity()])
 }
 
 function signedOut (text) {
@@ -100,6 +101,7 @@ function signedOut (text) {
   $('#reset-section').hidden = true
   $('#boards-section').hidden = true
   $('#sessions-section').hidden = true
+  $('#activity-section').hidden = true
   $('#verify-banner').hidden = true
   say(text)
 }
@@ -114,7 +116,8 @@ function sessionItem (session) {
   item.dataset.id = session.id
   if (session.current) item.className = 'current'
   const what = document.createElement('strong')
-  what.textContent = session.user_agent ?? 'Unknown client'
+  what.textContent = session.device ?? 'Unknown client'
+  what.title = session.user_agent ?? ''
   const meta = document.createElement('div')
   meta.className = 'meta'
   meta.textContent = `${session.ip ?? 'unknown address'}; signed in ${new Date(session.created_at).toLocaleString()}, ` +
@@ -134,6 +137,27 @@ async function loadSessions () {
   const { status, data } = result
   if (status !== 200) return say(data.message, true)
   $('#sessions').replaceChildren(...data.items.map(sessionItem))
+}
+
+/** An event as a line people read: what, with which device, from where, when. */
+function activityItem (event) {
+  const item = document.createElement('li')
+  item.dataset.type = event.type
+  const what = document.createElement('strong')
+  what.textContent = event.count > 1 ? `${event.type} ×${event.count}` : event.type
+  const meta = document.createElement('div')
+  meta.className = 'meta'
+  meta.textContent = [event.device, event.ip, new Date(event.occurred_at).toLocaleString()].filter(Boolean).join(' · ')
+  item.append(what, meta)
+  return item
+}
+
+async function loadActivity () {
+  const result = await api('GET', `/users/${tokens.user.id}/events?limit=20`)
+  if (!result) return
+  const { status, data } = result
+  if (status !== 200) return say(data.message, true)
+  $('#activity').replaceChildren(...data.items.map(activityItem))
 }
 
 async function endSession (session) {
@@ -210,6 +234,7 @@ $('#board-form').addEventListener('submit', async (event) => {
 
 $('#more').addEventListener('click', () => loadBoards())
 $('#reload-sessions').addEventListener('click', () => loadSessions())
+$('#reload-activity').addEventListener('click', () => loadActivity())
 
 $('#end-others').addEventListener('click', async () => {
   const result = await api('POST', '/logout?scope=others')

@@ -2,6 +2,8 @@
 // text-only clients and filters) and an HTML body with the same words and link.
 
 export interface Mail {
+  /** The outbox row's own: the same on every attempt, so a resend is recognisable as one. */
+  messageId?: string
   to: string
   subject: string
   text: string

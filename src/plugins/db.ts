@@ -19,7 +19,7 @@ export default fp(async (app) => {
   // that would be an uncaught exception. The pool replaces the connection by itself.
   pool.on('connection', (connection) => connection.on('error', (error) => app.log.warn({ err: error }, 'database connection error')))
   const db = createDatabase(pool)
-  app.decorate('pool', pool).decorate('db', db).decorate('repos', createRepositories(db, pool))
+  app.decorate('pool', pool).decorate('db', db).decorate('repos', createRepositories(db, pool, { webhooks: Boolean(app.config.WEBHOOK_URL) }))
   app.addHook('onClose', async () => {
     // Nothing is left to do about a pool that fails to close (e.g. it was already ended): the
     // process is on its way out, and the shutdown must still complete.

@@ -147,12 +147,23 @@ export default fp(async (app) => {
         { name: 'boards', description: 'Posts, newest first; their author or an admin may change them' },
         { name: 'account', description: 'Password reset and email verification by mailed single-use links' },
         { name: 'sessions', description: 'Where you are signed in: list your sessions, end one' },
+        { name: 'admin', description: 'For admins: the audit log of every account' },
+        { name: 'api-keys', description: 'Personal access tokens for scripts, CI jobs and Postman' },
         { name: 'operations', description: 'Liveness, readiness and metrics' },
       ],
       components: {
         securitySchemes: {
           bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'The access_token from POST /login or POST /refresh' },
           metricsToken: { type: 'http', scheme: 'bearer', description: 'METRICS_TOKEN, for GET /metrics on the API\'s port' },
+          // OpenAPI 3.1 lists scopes only for oauth2/openIdConnect schemes; for others the
+          // requirement's array holds "roles", which is what a key's scopes are (§4.8.30.2).
+          apiKey: {
+            type: 'http',
+            scheme: 'bearer',
+            bearerFormat: 'bk_<prefix>_<secret>',
+            description: 'A personal access token from POST /api-keys, limited to its scopes (each operation lists the one it needs; ' +
+              'operations without `apiKey` refuse keys with 403 `insufficient_scope`). Scopes: `boards:read`, `boards:write`, `users:read`, `profile`, `admin`.',
+          },
           refreshCookie: {
             type: 'apiKey',
             in: 'cookie',

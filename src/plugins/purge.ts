@@ -1,19 +1,25 @@
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
 
+/** Delivered (or given up) outbox rows are kept this long, for an operator looking into a mail. */
+const OUTBOX_KEEP_MS = 7 * 86_400_000
+
 /**
- * Deletes expired blocklist rows, expired and ended sessions, spent login-failure windows and
- * old one-time tokens now and then, so no table grows without bound. Safe with several
- * instances: each DELETE only removes rows that can no longer match anything (a token whose
- * session row is gone is dead too), and doing it twice is harmless. The timer is unref'd: it never keeps
- * the process alive, and it stops on close.
+ * Deletes expired blocklist rows, expired and ended sessions, spent login-failure windows, old
+ * one-time tokens, security events older than AUDIT_RETENTION and finished outbox rows now and
+ * then, so no table grows without bound. Safe with several instances: each DELETE only removes
+ * rows that can no longer match anything (a token whose session row is gone is dead too), and
+ * doing it twice is harmless. The timer is unref'd: it never keeps the process alive, and it
+ * stops on close.
  */
 export async function purgeExpired (app: FastifyInstance) {
   const tokens = await app.repos.tokens.purgeExpired()
   const sessions = await app.repos.sessions.purgeExpired()
   const loginFailures = await app.repos.loginFailures.purgeExpired(app.config.LOGIN_LOCKOUT_WINDOW)
   const oneTimeTokens = await app.repos.oneTimeTokens.purgeExpired()
-  return { tokens, sessions, loginFailures, oneTimeTokens }
+  const events = await app.repos.events.purgeOlderThan(app.config.AUDIT_RETENTION)
+  const outbox = await app.repos.outbox.purgeFinished(OUTBOX_KEEP_MS)
+  return { tokens, sessions, loginFailures, oneTimeTokens, events, outbox }
 }
 
 export default fp(async (app) => {

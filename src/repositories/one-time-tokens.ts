@@ -4,6 +4,7 @@ import { oneTimeTokens, users } from '../../drizzle/schema.js'
 import type { Database } from '../db/database.js'
 import { deleteInBatches } from '../db/delete-in-batches.js'
 import { cutOffSessions } from './sessions.js'
+import type { Effects, EventContext } from './events.js'
 
 export type TokenPurpose = 'password_reset' | 'email_verification'
 
@@ -49,7 +50,7 @@ function rolledBackIsFalse (error: unknown): false {
   throw error
 }
 
-export function createOneTimeTokensRepository (db: Database) {
+export function createOneTimeTokensRepository (db: Database, { record, enqueueMail }: Effects) {
   /** Spends the token: the single-use gate. Only one of concurrent uses changes the row. */
   async function spend (tx: Database, id: number): Promise<boolean> {
     // one_time_tokens primary key.
@@ -62,9 +63,14 @@ export function createOneTimeTokensRepository (db: Database) {
     /**
      * A new token for the user's current email, or null when `maxPerHour` tokens of this purpose
      * were issued for the user in the last hour (the per-email mail cap). Older unspent tokens of
-     * the purpose are voided: only the newest link works.
+     * the purpose are voided: only the newest link works. `within` runs in the same transaction
+     * with the new token (the outbox stores the mail that carries it there); if it throws, no
+     * token was issued.
      */
-    async issue ({ purpose, userId, email, ttl, maxPerHour }: { purpose: TokenPurpose, userId: number, email: string, ttl: number, maxPerHour: number }): Promise<string | null> {
+    async issue (
+      { purpose, userId, email, ttl, maxPerHour }: { purpose: TokenPurpose, userId: number, email: string, ttl: number, maxPerHour: number },
+      within?: (tx: Database, token: string) => Promise<void>,
+    ): Promise<string | null> {
       const selector = randomBytes(SELECTOR_BYTES)
       const verifier = randomBytes(VERIFIER_BYTES)
       return db.transaction(async (tx) => {
@@ -87,7 +93,9 @@ export function createOneTimeTokensRepository (db: Database) {
           verifier_hash: sha256(verifier).toString('hex'),
           expires_at: inFuture(ttl),
         })
-        return Buffer.concat([selector, verifier]).toString('base64url')
+        const token = Buffer.concat([selector, verifier]).toString('base64url')
+        if (within) await within(tx as unknown as Database, token)
+        return token
       }, WRITE_TOKENS)
     },
 
@@ -120,7 +128,7 @@ export function createOneTimeTokensRepository (db: Database) {
      * token was spent or expired meanwhile, or the email changed). One transaction: a reset
      * never half-happens. The link came through the mailbox, so it also verifies the email.
      */
-    async resetPassword (token: LiveToken, passwordHash: string): Promise<boolean> {
+    async resetPassword (token: LiveToken, passwordHash: string, context: EventContext): Promise<boolean> {
       return db.transaction(async (tx) => {
         if (!await spend(tx as unknown as Database, token.id)) return false
         // users primary key.
@@ -132,20 +140,36 @@ export function createOneTimeTokensRepository (db: Database) {
         await tx.update(oneTimeTokens).set({ spent_at: now })
           .where(and(eq(oneTimeTokens.user_id, token.userId), eq(oneTimeTokens.purpose, 'password_reset'), isNull(oneTimeTokens.spent_at)))
         await cutOffSessions(tx as unknown as Database, token.userId, null)
+        await record(tx as unknown as Database, { type: 'password.reset', subject_user_id: token.userId, context })
         return true
       }, WRITE_TOKENS).catch(rolledBackIsFalse)
     },
 
     /** Spends the token and marks its email verified; false as for resetPassword(). */
-    async verifyEmail (token: LiveToken): Promise<boolean> {
+    async verifyEmail (token: LiveToken, context: EventContext): Promise<boolean> {
       return db.transaction(async (tx) => {
         if (!await spend(tx as unknown as Database, token.id)) return false
         // users primary key; the email must still be the one the mail went to.
         const [result] = await tx.update(users).set({ email_verified_at: sql`COALESCE(${users.email_verified_at}, ${now})` })
           .where(and(eq(users.id, token.userId), eq(users.email, token.email)))
         if (result.affectedRows !== 1) tx.rollback()
+        await record(tx as unknown as Database, { type: 'email.verified', subject_user_id: token.userId, context })
         return true
       }).catch(rolledBackIsFalse)
+    },
+
+    /**
+     * A mail of `purpose` asked for (POST /password/forgot, /email/verify/send): the outbox row and,
+     * for a known account, the event, in one transaction. `userId` null (an address no account
+     * has) still writes the row, so both answers cost the same; it is skipped when claimed.
+     */
+    async requestMail (purpose: TokenPurpose, userId: number | null, context: EventContext): Promise<void> {
+      await db.transaction(async (tx) => {
+        await enqueueMail(tx as unknown as Database, purpose, userId)
+        if (userId !== null && purpose === 'password_reset') {
+          await record(tx as unknown as Database, { type: 'password.reset_requested', subject_user_id: userId, context })
+        }
+      })
     },
 
     /** Deletes tokens that expired over an hour ago: they no longer count towards the mail cap. */

@@ -4,6 +4,7 @@ import { isDuplicateKey } from '../db/errors.js'
 import { isConflict } from '../db/cluster.js'
 import type { Database } from '../db/database.js'
 import { deleteInBatches } from '../db/delete-in-batches.js'
+import type { Effects, EventContext, NewEvent } from './events.js'
 
 /** A session as API.md §7 shows it, less `current` (which depends on the caller). */
 export interface SessionRow {
@@ -66,11 +67,14 @@ export async function cutOffSessions (tx: Database, userId: number, keptSessionI
     .where(and(eq(sessions.id, keptSessionId), eq(sessions.user_id, userId)))
 }
 
-export function createSessionsRepository (db: Database) {
+export function createSessionsRepository (db: Database, { record }: Pick<Effects, 'record'>) {
   return {
-    /** Records a new login. One primary-key insert. */
-    async start (session: NewSession): Promise<void> {
-      await db.insert(sessions).values({ ...session, last_used_at: session.created_at })
+    /** Records a new login and its `login.succeeded` event: two inserts, one commit. */
+    async start (session: NewSession, context: EventContext): Promise<void> {
+      await db.transaction(async (tx) => {
+        await tx.insert(sessions).values({ ...session, last_used_at: session.created_at })
+        await record(tx as unknown as Database, { type: 'login.succeeded', subject_user_id: session.user_id, context: { ...context, session_id: session.id } })
+      })
     },
 
     /**
@@ -134,13 +138,16 @@ export function createSessionsRepository (db: Database) {
      * session id never reveals whether it exists. A primary-key read, then a primary-key update
      * that repeats the ended_at condition (ending twice is harmless).
      */
-    async end (userId: number, id: string, now = new Date()): Promise<boolean> {
+    async end (userId: number, id: string, context: EventContext, now = new Date()): Promise<boolean> {
       const [live] = await db.select({ id: sessions.id }).from(sessions)
         .innerJoin(users, eq(users.id, sessions.user_id))
         .where(and(eq(sessions.id, id), eq(sessions.user_id, userId), isLive(now)))
       if (!live) return false
-      await db.update(sessions).set({ ended_at: now, expires_at: sql`LEAST(${sessions.expires_at}, ${now})` })
-        .where(and(eq(sessions.id, id), isNull(sessions.ended_at)))
+      await db.transaction(async (tx) => {
+        const [result] = await tx.update(sessions).set({ ended_at: now, expires_at: sql`LEAST(${sessions.expires_at}, ${now})` })
+          .where(and(eq(sessions.id, id), isNull(sessions.ended_at)))
+        if (result.affectedRows === 1) await record(tx as unknown as Database, { type: 'session.ended', subject_user_id: userId, context, details: { session: id } })
+      })
       return true
     },
 
@@ -148,9 +155,12 @@ export function createSessionsRepository (db: Database) {
      * Ends the session whatever its state (logout, refresh-token reuse). Setting expires_at to
      * now lets the purge remove the row: a token whose session has no row is dead as well.
      */
-    async endById (id: string, now = new Date()): Promise<void> {
-      await db.update(sessions).set({ ended_at: now, expires_at: sql`LEAST(${sessions.expires_at}, ${now})` })
-        .where(and(eq(sessions.id, id), isNull(sessions.ended_at)))
+    async endById (id: string, event: NewEvent, now = new Date()): Promise<void> {
+      await db.transaction(async (tx) => {
+        const [result] = await tx.update(sessions).set({ ended_at: now, expires_at: sql`LEAST(${sessions.expires_at}, ${now})` })
+          .where(and(eq(sessions.id, id), isNull(sessions.ended_at)))
+        if (result.affectedRows === 1) await record(tx as unknown as Database, event)
+      })
     },
 
     /** Deletes expired and ended sessions (by sessions_expires_at_idx), in batches like the blocklist's purge. */

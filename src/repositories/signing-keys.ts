@@ -3,13 +3,14 @@ import { signingKeys } from '../../drizzle/schema.js'
 import type { Database } from '../db/database.js'
 import { isDuplicateKey } from '../db/errors.js'
 import { bumpCounter, readCounter } from './change-counters.js'
+import { NO_CONTEXT, type Effects } from './events.js'
 
 export type SigningKeyRow = typeof signingKeys.$inferSelect
 export type NewSigningKey = Pick<typeof signingKeys.$inferInsert, 'kid' | 'algorithm' | 'generation' | 'public_jwk' | 'private_key' | 'activates_at'>
 
 // None of these statements is on the request path: the key ring reads them on a timer, the CLI
 // and start-up write them. The table holds a handful of rows (one per rotation).
-export function createSigningKeysRepository (db: Database) {
+export function createSigningKeysRepository (db: Database, { record }: Pick<Effects, 'record'>) {
   return {
     /**
      * Whether anything changed since the last poll, in one primary-key read: every write below
@@ -53,6 +54,8 @@ export function createSigningKeysRepository (db: Database) {
           .where(and(eq(signingKeys.algorithm, key.algorithm), isNull(signingKeys.retires_at), ne(signingKeys.kid, key.kid)))
         await tx.insert(signingKeys).values(key)
         await bumpCounter(tx as unknown as Database, 'signing_keys')
+        // The operator's CLI: no request, no actor.
+        await record(tx as unknown as Database, { type: 'signing_key.rotated', subject_user_id: null, context: NO_CONTEXT, details: { kid: key.kid, algorithm: key.algorithm } })
       })
     },
 
@@ -64,6 +67,7 @@ export function createSigningKeysRepository (db: Database) {
           .where(and(eq(signingKeys.kid, kid), isNull(signingKeys.revoked_at)))
         if (result.affectedRows === 0) return false
         await bumpCounter(tx as unknown as Database, 'signing_keys')
+        await record(tx as unknown as Database, { type: 'signing_key.revoked', subject_user_id: null, context: NO_CONTEXT, details: { kid } })
         return true
       })
     },

@@ -6,9 +6,11 @@ import type { Database } from '../db/database.js'
 import type { User } from '../schemas/shared.js'
 import { cutOffSessions } from './sessions.js'
 import { bumpCounter } from './change-counters.js'
+import type { Effects, EventContext } from './events.js'
 
-// Explicit columns: only login and password changes read password_hash.
-const userColumns = {
+// Explicit columns: only login and password changes read password_hash. Also what the API-key
+// check reads of its user (repositories/api-keys.ts).
+export const userColumns = {
   id: users.id,
   email: users.email,
   name: users.name,
@@ -35,7 +37,7 @@ const ADMIN_CHECK = { isolationLevel: 'read committed' } as const
 const emailTaken = () => new AppError(409, 'email_taken', 'An account with this email already exists')
 const lastAdmin = () => new AppError(409, 'last_admin', 'The last admin cannot stop being an admin; make another user admin first')
 
-export function createUsersRepository (db: Database) {
+export function createUsersRepository (db: Database, { record, enqueueMail }: Effects) {
   // On the request path of /me and /refresh: prepared once (see repositories/boards.ts).
   const byId = db.select(userColumns).from(users).where(eq(users.id, sql.placeholder('id'))).prepare()
 
@@ -69,11 +71,21 @@ export function createUsersRepository (db: Database) {
   return {
     findById,
 
-    /** Inserts the user; the unique index on email turns a taken address into 409, race-free. */
-    async create (user: NewUser): Promise<User> {
+    /**
+     * Inserts the user, their `user.registered` event and (unless the address is vouched for) the
+     * verification mail, in one transaction; the unique index on email turns a taken address into
+     * 409, race-free.
+     */
+    async create (user: NewUser, context: EventContext): Promise<User> {
       try {
-        const [result] = await db.insert(users).values(user)
-        return (await findById(result.insertId))!
+        const id = await db.transaction(async (tx) => {
+          const [result] = await tx.insert(users).values(user)
+          const id = result.insertId
+          await record(tx as unknown as Database, { type: 'user.registered', subject_user_id: id, context, details: { role: user.role ?? 'user' } })
+          if (!user.email_verified_at) await enqueueMail(tx as unknown as Database, 'email_verification', id)
+          return id
+        })
+        return (await findById(id))!
       } catch (error) {
         if (isDuplicateKey(error)) throw emailTaken()
         throw error
@@ -128,12 +140,13 @@ export function createUsersRepository (db: Database) {
      * transaction (API.md §12). With `checkedHash`, only if the password is still the one the
      * caller verified (false otherwise: a reset or another change won the race).
      */
-    async changePassword (id: number, passwordHash: string, { checkedHash, keptSessionId }: { checkedHash?: string, keptSessionId: string | null }): Promise<boolean> {
+    async changePassword (id: number, passwordHash: string, { checkedHash, keptSessionId, context }: { checkedHash?: string, keptSessionId: string | null, context: EventContext }): Promise<boolean> {
       return db.transaction(async (tx) => {
         const [result] = await tx.update(users).set({ password_hash: passwordHash, updated_at: sql`CURRENT_TIMESTAMP(3)` })
           .where(and(eq(users.id, id), checkedHash === undefined ? undefined : eq(users.password_hash, checkedHash)))
         if (result.affectedRows !== 1) return false
         await cutOffSessions(tx as unknown as Database, id, keptSessionId)
+        await record(tx as unknown as Database, { type: 'password.changed', subject_user_id: id, context, details: { sessions_ended: keptSessionId ? 'others' : 'all' } })
         return true
       })
     },
@@ -141,16 +154,18 @@ export function createUsersRepository (db: Database) {
     /**
      * Changes name, email and role together, or nothing: one transaction. A real role change
      * also ends every session the user has (API.md §4: it revokes the user's tokens), and a
-     * demotion of the last admin is refused before anything is written.
+     * demotion of the last admin is refused before anything is written. The events (`user.updated`
+     * with the fields that changed, `user.role_changed`) and a new address's verification mail are
+     * written in the same transaction.
      */
-    async update (id: number, changes: { name?: string, email?: string, role?: Role }): Promise<void> {
+    async update (id: number, changes: { name?: string, email?: string, role?: Role }, context: EventContext): Promise<void> {
       const { role, ...profile } = changes
       try {
         await db.transaction(async (tx) => {
           // Admin rows first, then the user's: the same lock order as delete(), so concurrent
           // demotions and deletions queue instead of deadlocking.
           if (role === 'user') await refuseIfLastAdmin(tx as unknown as Database, id)
-          const [current] = await tx.select({ role: users.role, email: users.email }).from(users).where(eq(users.id, id)).for('update')
+          const [current] = await tx.select({ role: users.role, email: users.email, name: users.name }).from(users).where(eq(users.id, id)).for('update')
           const roleChanges = current !== undefined && role !== undefined && role !== current.role
           // API.md §10: a new address is unverified until a mail sent to it comes back.
           const emailChanges = current !== undefined && profile.email !== undefined && profile.email !== current.email
@@ -160,7 +175,14 @@ export function createUsersRepository (db: Database) {
             ...(roleChanges && { role }),
             updated_at: sql`CURRENT_TIMESTAMP(3)`,
           }).where(eq(users.id, id))
-          if (roleChanges) await cutOffSessions(tx as unknown as Database, id, null)
+          const executor = tx as unknown as Database
+          if (roleChanges) {
+            await cutOffSessions(executor, id, null)
+            await record(executor, { type: 'user.role_changed', subject_user_id: id, context, details: { from: current.role, to: role } })
+          }
+          const fields = current === undefined ? [] : (['name', 'email'] as const).filter((field) => profile[field] !== undefined && profile[field] !== current[field])
+          if (fields.length > 0) await record(executor, { type: 'user.updated', subject_user_id: id, context, details: { fields } })
+          if (emailChanges) await enqueueMail(executor, 'email_verification', id)
         }, ADMIN_CHECK)
       } catch (error) {
         if (isDuplicateKey(error)) throw emailTaken()
@@ -169,16 +191,20 @@ export function createUsersRepository (db: Database) {
     },
 
     /** Deletes the user (their boards go by ON DELETE CASCADE). Refuses to delete the last admin. */
-    async delete (id: number): Promise<void> {
+    async delete (id: number, context: EventContext): Promise<void> {
       await db.transaction(async (tx) => {
         await refuseIfLastAdmin(tx as unknown as Database, id)
-        await tx.delete(users).where(eq(users.id, id))
+        const [result] = await tx.delete(users).where(eq(users.id, id))
+        if (result.affectedRows === 1) await record(tx as unknown as Database, { type: 'user.deleted', subject_user_id: id, context })
       }, ADMIN_CHECK)
     },
 
     /** "Log out others" (keeping `keptSessionId`) or "log out everywhere" (null): see cutOffSessions(). */
-    async endSessions (id: number, keptSessionId: string | null): Promise<void> {
-      await db.transaction((tx) => cutOffSessions(tx as unknown as Database, id, keptSessionId))
+    async endSessions (id: number, keptSessionId: string | null, context: EventContext): Promise<void> {
+      await db.transaction(async (tx) => {
+        await cutOffSessions(tx as unknown as Database, id, keptSessionId)
+        await record(tx as unknown as Database, { type: 'logout', subject_user_id: id, context, details: { scope: keptSessionId ? 'others' : 'global' } })
+      })
     },
   }
 }

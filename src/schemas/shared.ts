@@ -1,4 +1,5 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox'
+import { API_KEY_SCOPES } from '../repositories/api-keys.js'
 
 // Shared shapes, each added once with app.addSchema and referenced by $id, so the OpenAPI
 // document has one named component instead of inlined copies.
@@ -103,12 +104,18 @@ export const SessionId = Type.String({
   examples: ['019ad2f4-7c1e-7a3b-8f00-2b6c1d9e4a10'],
 })
 
+const NullableDevice = Type.Union([Type.String({ maxLength: 255 }), Type.Null()], {
+  description: 'The user agent named as people name devices (browser and major version on a system), or the raw user agent when it names neither; null without one',
+  examples: ['Chrome 156 on Linux'],
+})
+
 export const SessionSchema = Type.Object({
   id: SessionId,
   created_at: Type.Unsafe<Date>({ ...Timestamp, description: 'The login' }),
   last_used_at: Type.Unsafe<Date>({ ...Timestamp, description: 'The last login or refresh (not every request)' }),
   expires_at: Type.Unsafe<Date>({ ...Timestamp, description: 'When it can no longer be refreshed: its refresh token\'s expiry, capped by SESSION_MAX_AGE' }),
   user_agent: Type.Union([Type.String({ maxLength: 255 }), Type.Null()], { description: 'User-Agent at the login or the last refresh', examples: ['Mozilla/5.0 (X11; Linux x86_64)'] }),
+  device: NullableDevice,
   ip: Type.Union([Type.String({ maxLength: 45 }), Type.Null()], { description: 'Client address at the login or the last refresh', examples: ['203.0.113.7'] }),
   current: Type.Boolean({ description: 'True for the session of the access token making this request' }),
 }, { $id: 'Session', additionalProperties: false, description: 'One login and its refreshes: every token of it carries its id as `sid`' })
@@ -117,6 +124,56 @@ export type Session = Static<typeof SessionSchema>
 export const SessionPageSchema = Type.Object({ items: Type.Array(ref(SessionSchema)), next_cursor: NextCursor },
   { $id: 'SessionPage', additionalProperties: false, description: 'One page of live sessions, most recently used first' })
 
+
+const NullableText = (maxLength: number, description: string) => Type.Union([Type.String({ maxLength }), Type.Null()], { description })
+
+export const SecurityEventSchema = Type.Object({
+  id: Type.Integer({ minimum: 1 }),
+  type: Type.String({ description: 'What happened (API.md §15): `user.registered`, `login.succeeded`, `login.failed`, `login.locked`, ' +
+    '`token.refresh_reused`, `session.ended`, `logout`, `password.changed`, `password.reset_requested`, `password.reset`, `email.verified`, ' +
+    '`user.updated`, `user.role_changed`, `user.deleted`, `signing_key.rotated`, `signing_key.revoked`', examples: ['login.succeeded'] }),
+  occurred_at: Type.Unsafe<Date>({ ...Timestamp, description: 'By the database clock' }),
+  actor_id: Type.Union([Type.Integer({ minimum: 1 }), Type.Null()], { description: 'Who did it; null when nobody was signed in (a login, a reset link, the operator\'s CLI)' }),
+  subject_user_id: Type.Union([Type.Integer({ minimum: 1 }), Type.Null()], { description: 'Whose account it concerns; null for none (a signing key, a login for an unknown email)' }),
+  session_id: NullableText(36, 'The session that did it (for a login, the session it started)'),
+  ip: NullableText(45, 'Client address (the TRUST_PROXY rule)'),
+  user_agent: NullableText(255, 'User-Agent of the request'),
+  device: NullableDevice,
+  request_id: NullableText(64, 'The request id, as in the log lines of that request'),
+  details: Type.Record(Type.String(), Type.Unknown(), { description: 'What changed, by type (e.g. `{"fields": ["email"]}`, `{"from": "user", "to": "admin"}`, ' +
+    '`{"email": "…", "reason": "wrong_password"}`); never a password, token or code' }),
+  count: Type.Integer({ minimum: 1, description: 'How many attempts this row stands for: `login.failed` and `login.locked` are one row per email and minute, counted' }),
+}, { $id: 'SecurityEvent', additionalProperties: false, description: 'One entry of the audit log' })
+
+
+export const SecurityEventPageSchema = Type.Object({ items: Type.Array(ref(SecurityEventSchema)), next_cursor: NextCursor },
+  { $id: 'SecurityEventPage', additionalProperties: false, description: 'One page of security events, newest first' })
+
+const ApiKeyScope = StringEnum([...API_KEY_SCOPES])
+const nullableTime = (description: string) => Type.Union([Type.Unsafe<Date>({ ...Timestamp }), Type.Null()], { description })
+
+export const ApiKeySchema = Type.Object({
+  id: Type.Integer({ minimum: 1 }),
+  name: Type.String({ maxLength: 80 }),
+  scopes: Type.Array(ApiKeyScope),
+  prefix: Type.String({ pattern: '^[a-z2-7]{12}$', description: 'The key\'s public part: its token starts with `bk_<prefix>_`' }),
+  created_at: Type.Unsafe<Date>({ ...Timestamp }),
+  expires_at: nullableTime('When it stops working; null: when revoked'),
+  last_used_at: nullableTime('Its last use, to the minute; null: never used'),
+}, { $id: 'ApiKey', additionalProperties: false, description: 'A personal access token, without its secret' })
+
+export const NewApiKeySchema = Type.Object({
+  ...ApiKeySchema.properties,
+  token: Type.String({
+    pattern: '^bk_[a-z2-7]{12}_[A-Za-z0-9_-]{43}$',
+    description: 'The token, shown this once (only its hash is kept): `Authorization: Bearer bk_…`',
+    examples: ['bk_k3n2q7xw5a9b_Qm9hcmRraXQgaXMgbm90IGEgc2VjcmV0IGJ1dCB0aGlzIGlz'],
+  }),
+}, { $id: 'NewApiKey', additionalProperties: false, description: 'A new key, with its token' })
+
+export const ApiKeyPageSchema = Type.Object({ items: Type.Array(ref(ApiKeySchema)), next_cursor: NextCursor },
+  { $id: 'ApiKeyPage', additionalProperties: false, description: 'Your live keys, newest first' })
+
 /** Schemas registered once with app.addSchema; they become the document's named components. */
 export const sharedSchemas = [ErrorSchema, UserSchema, TokenPairSchema, UserSummarySchema, BoardSchema, UserPageSchema, BoardPageSchema,
-  AcceptedSchema, SessionSchema, SessionPageSchema]
+  AcceptedSchema, SessionSchema, SessionPageSchema, SecurityEventSchema, SecurityEventPageSchema, ApiKeySchema, NewApiKeySchema, ApiKeyPageSchema]

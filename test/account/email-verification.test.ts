@@ -51,7 +51,7 @@ t.test('email verification over SMTP', async (t) => {
     t.ok((await me(session.access_token)).email_verified_at)
 
     await app.inject({ method: 'POST', url: '/email/verify/send', headers: bearer(session.access_token) })
-    await app.mail.idle()
+    await app.outbox.idle()
     t.equal(smtp.mails.filter((m) => m.to.includes(session.user.email) && /confirm/i.test(m.subject)).length, 2,
       'no mail once the email is verified')
   })

@@ -66,7 +66,7 @@ t.test('password reset over SMTP', async (t) => {
     t.same(Object.keys(a.headers).filter((h) => h !== 'x-request-id' && h !== 'date').sort(),
       Object.keys(b.headers).filter((h) => h !== 'x-request-id' && h !== 'date').sort(), 'same headers')
     await resetMailFor(known.user.email)
-    await app.mail.idle()
+    await app.outbox.idle()
     t.equal(smtp.mails.filter((mail) => mail.to.includes(unknown)).length, 0, 'nothing was sent to the unknown address')
   })
 
@@ -125,7 +125,7 @@ t.test('password reset over SMTP', async (t) => {
   t.test('at most 3 mails per address per hour; every request is still 202', async (t) => {
     const me = await registerAndLogin(app)
     for (let i = 0; i < 5; i++) t.equal((await forgot(me.user.email)).statusCode, 202, `request ${i + 1}: 202`)
-    await app.mail.idle()
+    await app.outbox.idle()
     await smtp.waitForMail(() => resetMailsFor(me.user.email).length >= 3)
     t.equal(resetMailsFor(me.user.email).length, 3, 'three mails, not five')
   })

@@ -4,6 +4,7 @@ import { createConnection, type Connection, type Pool } from 'mysql2/promise'
 import { createDatabasePool } from '../../src/db/pool.js'
 import { createDatabase } from '../../src/db/database.js'
 import { createRepositories, type Repositories } from '../../src/repositories/index.js'
+import { NO_CONTEXT } from '../../src/repositories/events.js'
 import { createTestDatabase, testConfig } from '../helper.js'
 
 // MariaDB picks a plan from table statistics. A page that walks an index on the benchmark's
@@ -16,6 +17,7 @@ import { createTestDatabase, testConfig } from '../helper.js'
 
 const BOARDS = 131_072
 const PAGE = 20
+const EVENTS = 65_536
 const MAX_ROWS_PER_ACCESS = PAGE + 5
 
 interface Shape {
@@ -132,6 +134,12 @@ async function seedShape (url: string, shape: Shape) {
   const connection = await createConnection(url)
   await connection.query(`INSERT INTO users (email, name, password_hash, role) SELECT CONCAT('user', seq, '@plans.test'), CONCAT('User ', seq), 'x', IF(seq = 1, 'admin', 'user') FROM seq_1_to_${shape.users}`)
   await connection.query(`INSERT INTO boards (title, content, user_id) SELECT CONCAT('Board ', seq), 'Lorem ipsum dolor sit amet.', ${shape.authorOf} FROM seq_1_to_${BOARDS}`)
+  // An audit log as a busy deployment has it: most events about user 1, spread over the last day
+  // (half of them logins), and a backlog of sent outbox rows in front of the due ones.
+  await connection.query(`INSERT INTO security_events (type, occurred_at, subject_user_id, details) SELECT IF(seq % 2 = 0, 'login.succeeded', IF(seq % 3 = 0, 'logout', 'user.updated')), NOW(3) - INTERVAL (${EVENTS} - seq) SECOND, IF(seq % 100 = 0, 2, 1), '{}' FROM seq_1_to_${EVENTS}`)
+  await connection.query(`INSERT INTO outbox (kind, user_id, state, finished_at) SELECT 'email_verification', 1, 'sent', NOW(3) FROM seq_1_to_${EVENTS / 8}`)
+  // Keys: many of user 1's, a few of user 2's.
+  await connection.query("INSERT INTO api_keys (user_id, name, scopes, prefix, secret_hash, generation) SELECT IF(seq % 50 = 0, 2, 1), 'k', 'profile', LPAD(seq, 12, 'a'), REPEAT('0', 64), 0 FROM seq_1_to_5000")
   // A tiny blocklist: the shape on which an optimizer prefers a scan to an index.
   await connection.query("INSERT INTO token_blocklist (jti, kind, user_id, expires_at) SELECT UUID(), 'access', 1, NOW(3) + INTERVAL 1 DAY FROM seq_1_to_3")
   await connection.end()
@@ -160,30 +168,58 @@ function scenarios (repos: Repositories, shape: Shape): Array<[string, () => Pro
       await repos.boards.update(board.id, { title: 'edited' })
       await repos.boards.delete(board.id)
     }],
-    ['edit a user', () => repos.users.update(2, { name: 'Renamed' })],
-    ['demote the last admin (refused)', () => repos.users.update(1, { role: 'user' }).catch(() => {})],
+    ['edit a user', () => repos.users.update(2, { name: 'Renamed' }, NO_CONTEXT)],
+    ['demote the last admin (refused)', () => repos.users.update(1, { role: 'user' }, NO_CONTEXT).catch(() => {})],
     ['log in, refresh, list and end sessions', async () => {
       const id = randomUUID()
       const now = new Date()
       const expires_at = new Date(Date.now() + 60_000)
-      await repos.sessions.start({ id, user_id: 2, created_at: now, expires_at, user_agent: 'plans', ip: '127.0.0.1', generation: 0 })
+      await repos.sessions.start({ id, user_id: 2, created_at: now, expires_at, user_agent: 'plans', ip: '127.0.0.1', generation: 0 }, NO_CONTEXT)
       await repos.sessions.rotate({ jti: randomUUID(), user_id: 2, expires_at }, id, { at: now, expires_at, user_agent: 'plans', ip: '127.0.0.1' })
       await repos.sessions.list(2, { limit: PAGE })
       await repos.sessions.list(2, { limit: PAGE, after: { lastUsedAt: now, id } })
-      await repos.sessions.end(2, id)
-      await repos.sessions.endById(randomUUID())
+      await repos.sessions.end(2, id, NO_CONTEXT)
+      await repos.sessions.endById(randomUUID(), { type: 'logout', subject_user_id: 2, context: NO_CONTEXT })
     }],
-    ['end other sessions', () => repos.users.endSessions(2, randomUUID())],
-    ['change a password', () => repos.users.changePassword(2, 'y', { checkedHash: 'x', keptSessionId: randomUUID() })],
+    ['end other sessions', () => repos.users.endSessions(2, randomUUID(), NO_CONTEXT)],
+    ['change a password', () => repos.users.changePassword(2, 'y', { checkedHash: 'x', keptSessionId: randomUUID(), context: NO_CONTEXT })],
     ['user by email (password forgotten)', () => repos.users.findByEmail('user2@plans.test')],
     ['password reset: issue, check and spend a token', async () => {
       const token = await repos.oneTimeTokens.issue({ purpose: 'password_reset', userId: 2, email: 'user2@plans.test', ttl: 60_000, maxPerHour: 1000 })
       const live = await repos.oneTimeTokens.find('password_reset', token!)
-      await repos.oneTimeTokens.resetPassword(live!, 'x')
+      await repos.oneTimeTokens.resetPassword(live!, 'x', NO_CONTEXT)
     }],
     ['email verification: issue, check and spend a token', async () => {
       const token = await repos.oneTimeTokens.issue({ purpose: 'email_verification', userId: 2, email: 'user2@plans.test', ttl: 60_000, maxPerHour: 1000 })
-      await repos.oneTimeTokens.verifyEmail((await repos.oneTimeTokens.find('email_verification', token!))!)
+      await repos.oneTimeTokens.verifyEmail((await repos.oneTimeTokens.find('email_verification', token!))!, NO_CONTEXT)
+    }],
+    ['a user\'s events, first and next page, of one type', async () => {
+      await repos.events.list({ userId: 2 }, PAGE)
+      await repos.events.list({ userId: 2, beforeId: EVENTS / 2 }, PAGE)
+      await repos.events.list({ userId: 2, type: 'login.succeeded' }, PAGE)
+    }],
+    ['every event, by type, since a time (admin)', async () => {
+      await repos.events.list({}, PAGE)
+      await repos.events.list({ type: 'logout', beforeId: EVENTS / 2 }, PAGE)
+      await repos.events.list({ since: new Date(Date.now() - 3_600_000) }, PAGE)
+      await repos.events.list({ since: new Date(Date.now() - 3_600_000), userId: 1, type: 'login.succeeded' }, PAGE)
+    }],
+    ['a failed login, counted', () => repos.events.loginFailed('user2@plans.test', NO_CONTEXT, 'wrong_password')],
+    ['an API key: made, checked on a request, listed, read and revoked', async () => {
+      // User 1: the scenarios above cut user 2's sessions off, and with them the keys seeded for
+      // user 2, which a list then skips (bounded by how many keys one person makes).
+      const key = await repos.apiKeys.create(1, { name: 'plans', scopes: ['profile'], expiresAt: null }, NO_CONTEXT)
+      await repos.apiKeys.check(key.token)
+      await repos.apiKeys.check(`bk_${'a'.repeat(12)}_${'A'.repeat(43)}`)
+      await repos.apiKeys.list(1, { limit: PAGE })
+      await repos.apiKeys.list(1, { limit: PAGE, beforeId: 2500 })
+      await repos.apiKeys.find(1, key.id)
+      await repos.apiKeys.revoke(1, key.id, NO_CONTEXT)
+    }],
+    ['the outbox: a mail queued, claimed and sent', async () => {
+      await repos.oneTimeTokens.requestMail('password_reset', 2, NO_CONTEXT)
+      const [row] = await repos.outbox.claimDue('plans', 10, 60_000)
+      if (row) await repos.outbox.finish(row, 'sent')
     }],
   ]
   for (const author of shape.authors) {
@@ -218,7 +254,7 @@ for (const shape of SHAPES) {
     const repos = createRepositories(createDatabase(recording), recording)
 
     await t.test('as loaded', (t) => checkPlans(t, repos, statements, shape))
-    await analyzer.query('ANALYZE TABLE users, boards, token_blocklist, sessions, one_time_tokens')
+    await analyzer.query('ANALYZE TABLE users, boards, token_blocklist, sessions, one_time_tokens, security_events, outbox, api_keys')
     await t.test('after ANALYZE TABLE', (t) => checkPlans(t, repos, statements, shape))
   })
 }

@@ -123,6 +123,16 @@ t.test('the log never contains a password or a token', async (t) => {
   t.equal(reused.status, 401, 'a spent refresh token in the body is refused')
 
   t.equal((await fetch(`${base}/me`, { headers: auth(third.access_token) })).status, 200, 'GET /me')
+  // A personal access token (API.md §16): made, used, used with a wrong secret, revoked.
+  const made = await fetch(`${base}/api-keys`, { method: 'POST', headers: { ...json, ...auth(first.access_token) }, body: JSON.stringify({ name: 'logs', scopes: ['profile'] }) })
+  t.equal(made.status, 201, 'POST /api-keys')
+  const key = (await made.json() as { id: number, token: string })
+  secrets.push(['the API key', key.token], ['the API key\'s secret', key.token.slice(16)])
+  t.equal((await fetch(`${base}/me`, { headers: auth(key.token) })).status, 200, 'GET /me with the key')
+  const wrongKey = `${key.token.slice(0, 16)}${'A'.repeat(43)}`
+  secrets.push(['a wrong API key\'s secret', wrongKey.slice(16)])
+  t.equal((await fetch(`${base}/me`, { headers: auth(wrongKey) })).status, 401, 'a wrong secret: 401')
+  t.equal((await fetch(`${base}/api-keys/${key.id}`, { method: 'DELETE', headers: auth(first.access_token) })).status, 204, 'revoked')
 
   const failed = await fetch(`${base}/login`, { method: 'POST', headers: json, body: JSON.stringify({ email, password: wrongPassword }) })
   t.equal(failed.status, 401, 'a failed login')

@@ -39,8 +39,9 @@ t.test('sessions', async (t) => {
     t.equal(page.next_cursor, null, 'one page')
     t.same(page.items.map((item) => item.current), [false, true], 'the caller\'s own session is current')
     const [newest] = page.items
-    t.same(Object.keys(newest!).sort(), ['created_at', 'current', 'expires_at', 'id', 'ip', 'last_used_at', 'user_agent'], 'the §7 fields, nothing more')
+    t.same(Object.keys(newest!).sort(), ['created_at', 'current', 'device', 'expires_at', 'id', 'ip', 'last_used_at', 'user_agent'], 'the §7 fields and the device, nothing more')
     t.equal(newest!.user_agent, 'Second Browser/1.0', 'user agent as seen at login')
+    t.equal(newest!.device, 'Second Browser/1.0', 'a user agent the parser does not know is shown as it is')
     t.equal(newest!.ip, '127.0.0.1', 'client address')
     const expiresIn = Date.parse(String(newest!.expires_at)) - Date.now()
     t.ok(expiresIn > 13 * 86_400_000 && expiresIn <= 14 * 86_400_000, 'expires when its refresh token does (14 days)')
@@ -52,6 +53,9 @@ t.test('sessions', async (t) => {
     const after = await listSessions(app, second.access_token)
     t.same(after.items.map((item) => item.id), [sidOf(first), sidOf(second)], 'the refreshed session is now first')
     t.equal(after.items[0]!.user_agent, 'Renamed/2.0', 'user agent as seen at the last refresh')
+    const chrome = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.8078.73 Safari/537.36'
+    await loginAgain(first, chrome)
+    t.equal((await listSessions(app, first.access_token)).items[0]!.device, 'Chrome 156 on Linux', 'a browser is named as people name it')
     t.ok(Date.parse(String(after.items[0]!.last_used_at)) > Date.parse(String(after.items[0]!.created_at)), 'last_used_at moved on')
     t.same(after.items.map((item) => item.current), [false, true], 'current follows the caller')
   })

@@ -1,5 +1,6 @@
 import t from 'tap'
 import { build } from '../helper.js'
+import { NO_CONTEXT } from '../../src/repositories/events.js'
 
 // The last-admin check locks admins through the users(role) index. Under REPEATABLE READ that
 // locking read also locked the index's gaps, and two admins demoting themselves at once
@@ -11,8 +12,8 @@ t.test('two admins demoting themselves at once: one wins, the other is the last 
   const failures = new Map<string, number>()
   for (let round = 0; round < 50; round++) {
     const [a, b] = await Promise.all(['a', 'b'].map((name) =>
-      users.create({ email: `${name}${round}@race.test`, name, password_hash: 'x', role: 'admin' })))
-    const outcomes = await Promise.allSettled([a!, b!].map((admin) => users.update(admin.id, { role: 'user' })))
+      users.create({ email: `${name}${round}@race.test`, name, password_hash: 'x', role: 'admin' }, NO_CONTEXT)))
+    const outcomes = await Promise.allSettled([a!, b!].map((admin) => users.update(admin.id, { role: 'user' }, NO_CONTEXT)))
     for (const outcome of outcomes) {
       if (outcome.status === 'fulfilled') continue
       const error = outcome.reason as { code?: string, cause?: { code?: string } }

@@ -7,6 +7,7 @@ import { ref, ErrorSchema, type User } from '../../schemas/shared.js'
 import { createPasswordHasher, type PasswordHasher } from './passwords.js'
 import { createTokenService, revocationReason, type Role, type TokenService } from './tokens.js'
 import { createAsymmetricKeyRing, createSecretKeyRing, verifyOptions } from './keys.js'
+import type { ApiKeyScope } from '../../repositories/api-keys.js'
 
 /** Who is calling, from a verified access token and the database row read with it. */
 export interface AuthContext {
@@ -19,6 +20,8 @@ export interface AuthContext {
   jti: string
   fresh: boolean
   expiresAt: Date
+  /** Set when the request came with a personal access token (API.md §16) rather than a JWT. */
+  apiKey: { id: number, scopes: readonly ApiKeyScope[] } | null
 }
 
 declare module 'fastify' {
@@ -32,6 +35,11 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** The route needs a valid access token; the guard below checks it before the body is read. */
     auth?: boolean
+    /**
+     * The scope an API key needs for this route (API.md §16). A route without one refuses keys:
+     * keys never manage keys, sessions, passwords, the account or its second factors.
+     */
+    scope?: ApiKeyScope
   }
 }
 
@@ -116,11 +124,26 @@ export default fp(async (app) => {
   app.decorateRequest('auth', null)
 
   async function authenticate (request: FastifyRequest) {
-    const token = app.tokens.verify(bearerToken(request), 'access')
+    const presented = bearerToken(request)
+    if (presented.startsWith(API_KEY_TOKEN_START)) return authenticateKey(request, presented)
+    const token = app.tokens.verify(presented, 'access')
     const state = await app.repos.tokens.findTokenState(token.userId, token.jti, token.sid)
     const reason = revocationReason(token, state)
     if (reason || !state) throw new AppError(401, 'token_revoked', reason ?? 'The token has been revoked')
-    request.auth = { userId: token.userId, role: state.user.role, user: state.user, sid: token.sid, jti: token.jti, fresh: token.fresh, expiresAt: token.expiresAt }
+    request.auth = { userId: token.userId, role: state.user.role, user: state.user, sid: token.sid, jti: token.jti, fresh: token.fresh, expiresAt: token.expiresAt, apiKey: null }
+  }
+
+  /**
+   * A personal access token: checked in one statement (key, user, cut-off), then held to the
+   * route's scope before anything else runs. Never fresh: what needs a fresh token needs a login.
+   */
+  async function authenticateKey (request: FastifyRequest, presented: string) {
+    const key = await app.repos.apiKeys.check(presented)
+    if (key === null) throw new AppError(401, 'token_invalid', 'The API key is not valid')
+    if (key === 'dead') throw new AppError(401, 'token_revoked', 'The API key has been revoked, has expired, or was ended with its user\'s sessions')
+    const needed = request.routeOptions.config.scope
+    if (!needed || !key.scopes.includes(needed)) throw insufficientScope(needed)
+    request.auth = { userId: key.user.id, role: key.user.role, user: key.user, sid: '', jti: '', fresh: false, expiresAt: new Date(8.64e15), apiKey: { id: key.id, scopes: key.scopes } }
   }
 
   // A route says `config: { auth: true }`; the guard, the security requirement and the 401
@@ -130,10 +153,18 @@ export default fp(async (app) => {
     // onRequest: before the body is read, so refusing an anonymous request is cheap. Appended,
     // so the per-IP rate limit (registered earlier) still runs first.
     route.onRequest = [...[route.onRequest ?? []].flat(), authenticate]
+    const scope = route.config.scope
     route.schema = {
       ...route.schema,
-      security: [{ bearerAuth: [] }],
-      response: { 401: ref(ErrorSchema), ...(route.schema?.response as object) },
+      // An operation that takes keys lists its scope, so Swagger UI and Postman show it.
+      security: [{ bearerAuth: [] }, ...(scope ? [{ apiKey: [scope] }] : [])],
+      response: {
+        401: ref(ErrorSchema),
+        403: ref(ErrorSchema, scope
+          ? `\`insufficient_scope\`: an API key without the scope \`${scope}\`; or \`forbidden\`, as described above`
+          : '`insufficient_scope`: API keys cannot use this route; or `forbidden`, as described above'),
+        ...(route.schema?.response as object),
+      },
     }
   })
 }, { name: 'auth', dependencies: ['config', 'db'] })
@@ -141,12 +172,25 @@ export default fp(async (app) => {
 // Authorization rules shared by the resource routes. The role is the one read from the
 // database with the token check, so a demotion takes effect on the next request.
 
+/** `bk_`: a personal access token, not a JWT (a JWT starts with its header, `eyJ`). */
+export const API_KEY_TOKEN_START = 'bk_'
+
+/** 403 with RFC 6750's challenge naming the scope the route needs (API.md §16). */
+function insufficientScope (scope: ApiKeyScope | undefined): AppError {
+  const challenge = scope ? `Bearer realm="boardkit", error="insufficient_scope", scope="${scope}"` : 'Bearer realm="boardkit", error="insufficient_scope"'
+  return new AppError(403, 'insufficient_scope', scope ? `This API key lacks the scope ${scope}` : 'API keys cannot be used here: log in instead', undefined,
+    { headers: { 'www-authenticate': challenge } })
+}
+
+/** An admin's key has an admin's rights only with the scope `admin`. */
 export function isAdmin (auth: AuthContext): boolean {
-  return auth.role === 'admin'
+  return auth.role === 'admin' && (auth.apiKey === null || auth.apiKey.scopes.includes('admin'))
 }
 
 export function requireAdmin (auth: AuthContext): void {
-  if (!isAdmin(auth)) throw new AppError(403, 'forbidden', 'Only an admin may do this')
+  if (isAdmin(auth)) return
+  if (auth.role === 'admin') throw insufficientScope('admin')
+  throw new AppError(403, 'forbidden', 'Only an admin may do this')
 }
 
 export function requireSelfOrAdmin (auth: AuthContext, userId: number, message = 'You may only do this to your own account'): void {

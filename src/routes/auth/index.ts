@@ -5,6 +5,7 @@ import { ref, ErrorSchema, TokenPairSchema, UserSchema, type User } from '../../
 import { clientAddress } from '../../plugins/client-address.js'
 import { authOf, clearRefreshCookie, refreshTokenOf, setRefreshCookie } from '../../plugins/auth/index.js'
 import { newSessionId, revocationReason, sessionStartedAt, type TokenPair } from '../../plugins/auth/tokens.js'
+import { eventContext } from '../events/context.js'
 import { LoginBody, LoginQuery, LogoutQuery, RefreshBody, RegisterBody } from './schemas.js'
 
 /** API.md §1: email and name are trimmed (and email lower-cased) before validation. */
@@ -23,12 +24,13 @@ const invalidCredentials = () => new AppError(401, 'invalid_credentials', 'Email
  * any argon2 work. For logins and for every other check of a password someone types
  * (`current_password`).
  */
-export async function countPasswordAttempt (app: FastifyInstance, email: string): Promise<void> {
+export async function countPasswordAttempt (app: FastifyInstance, request: FastifyRequest, email: string): Promise<void> {
   const { config, repos } = app
   if (config.LOGIN_MAX_FAILURES === 0) return
   const attempt = await repos.loginFailures.countAttempt(email, config.LOGIN_MAX_FAILURES, config.LOGIN_LOCKOUT_WINDOW)
   if (!attempt.allowed) {
     app.metrics.countRateLimited('account')
+    await repos.events.loginLocked(email, eventContext(request))
     throw new AppError(429, 'rate_limited', 'Too many failed password attempts for this account; try again later', undefined,
       { headers: { 'retry-after': String(attempt.retryAfterSeconds) } })
   }
@@ -63,7 +65,7 @@ function clientOf (request: FastifyRequest) {
 }
 
 const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  const { repos, tokens, passwords, config, mail, metrics } = app
+  const { repos, tokens, passwords, config, outbox, metrics } = app
 
   /** When a session can no longer be refreshed: its new refresh token's expiry, capped by SESSION_MAX_AGE. */
   function sessionExpiry (sid: string, now: number): Date {
@@ -85,8 +87,8 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
   }, async (request, reply) => {
     const { email, name, password } = request.body
-    const user = await repos.users.create({ email, name, password_hash: await passwords.hash(password) })
-    mail.sendEmailVerification(user)
+    const user = await repos.users.create({ email, name, password_hash: await passwords.hash(password) }, eventContext(request))
+    outbox.kick()
     return reply.code(201).header('location', `/users/${user.id}`).send(user)
   })
 
@@ -117,13 +119,14 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
   }, async (request, reply) => {
     const { email, password } = request.body
     // Counted before the check, so a burst cannot pass the lockout while argon2 is busy.
-    await countPasswordAttempt(app, email).catch((error: unknown) => {
+    await countPasswordAttempt(app, request, email).catch((error: unknown) => {
       if (error instanceof AppError && error.code === 'rate_limited') metrics.countLogin('locked')
       throw error
     })
     const account = await repos.users.findCredentials({ email })
     if (!await passwords.verify(account?.password_hash ?? null, password) || !account) {
       metrics.countLogin('failed')
+      await repos.events.loginFailed(email, eventContext(request), account ? 'wrong_password' : 'unknown_email')
       throw invalidCredentials()
     }
     await clearPasswordAttempts(app, email)
@@ -137,7 +140,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
     }
     const now = Date.now()
     const sid = newSessionId(now)
-    await repos.sessions.start({ id: sid, user_id: user.id, created_at: new Date(now), expires_at: sessionExpiry(sid, now), generation, ...clientOf(request) })
+    await repos.sessions.start({ id: sid, user_id: user.id, created_at: new Date(now), expires_at: sessionExpiry(sid, now), generation, ...clientOf(request) }, eventContext(request))
     metrics.countLogin('succeeded')
     return sendPair(reply, tokens.issuePair(user, sid, true), user, request.query.refresh === 'cookie')
   })
@@ -175,7 +178,12 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
       if (rotatedAt && !state.sessionRevoked && Date.now() - rotatedAt.getTime() > config.REFRESH_REUSE_GRACE) {
         // A spent refresh token came back after the grace period: someone kept a copy. Revoke
         // the session, so the thief's tokens and the victim's newer ones of it all die.
-        await repos.sessions.endById(token.sid)
+        await repos.sessions.endById(token.sid, {
+          type: 'token.refresh_reused',
+          subject_user_id: token.userId,
+          context: { ...eventContext(request), session_id: token.sid },
+          details: { spent_at: rotatedAt.toISOString() },
+        })
         metrics.countRefreshReuse()
         request.log.warn({ userId: token.userId, sid: token.sid }, 'refresh token reuse: session revoked')
       }
@@ -218,9 +226,9 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
     const scope = request.query.scope ?? 'local'
     if (scope === 'local') {
       // Every token of the session, access and refresh, is checked against its row.
-      await repos.sessions.endById(auth.sid)
+      await repos.sessions.endById(auth.sid, { type: 'logout', subject_user_id: auth.userId, context: eventContext(request), details: { scope } })
     } else {
-      await repos.users.endSessions(auth.userId, scope === 'others' ? auth.sid : null)
+      await repos.users.endSessions(auth.userId, scope === 'others' ? auth.sid : null, eventContext(request))
     }
     request.log.info({ userId: auth.userId, sid: auth.sid, scope }, 'logout')
     clearRefreshCookie(reply)
@@ -228,7 +236,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
   })
 
   app.get('/me', {
-    config: { auth: true },
+    config: { auth: true, scope: 'profile' },
     schema: {
       tags: ['auth'],
       operationId: 'getMe',

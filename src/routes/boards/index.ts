@@ -26,7 +26,7 @@ const boardRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const errors = { 403: ref(ErrorSchema), 404: ref(ErrorSchema) }
 
   app.get('/boards', {
-    config: { auth: true },
+    config: { auth: true, scope: 'boards:read' },
     schema: {
       tags: ['boards'],
       operationId: 'listBoards',
@@ -38,7 +38,7 @@ const boardRoutes: FastifyPluginAsyncTypebox = async (app) => {
   }, async (request) => listBoards(repos, request.query))
 
   app.post('/boards', {
-    config: { auth: true },
+    config: { auth: true, scope: 'boards:write' },
     schema: {
       tags: ['boards'],
       operationId: 'createBoard',
@@ -53,7 +53,7 @@ const boardRoutes: FastifyPluginAsyncTypebox = async (app) => {
   })
 
   app.get('/boards/:id', {
-    config: { auth: true },
+    config: { auth: true, scope: 'boards:read' },
     schema: {
       tags: ['boards'],
       operationId: 'getBoard',
@@ -65,7 +65,7 @@ const boardRoutes: FastifyPluginAsyncTypebox = async (app) => {
   }, async (request) => (await repos.boards.findById(request.params.id)) ?? notFound('Board'))
 
   app.put('/boards/:id', {
-    config: { auth: true },
+    config: { auth: true, scope: 'boards:write' },
     schema: {
       tags: ['boards'],
       operationId: 'replaceBoard',
@@ -81,7 +81,7 @@ const boardRoutes: FastifyPluginAsyncTypebox = async (app) => {
   })
 
   app.patch('/boards/:id', {
-    config: { auth: true },
+    config: { auth: true, scope: 'boards:write' },
     schema: {
       tags: ['boards'],
       operationId: 'updateBoard',
@@ -97,7 +97,7 @@ const boardRoutes: FastifyPluginAsyncTypebox = async (app) => {
   })
 
   app.delete('/boards/:id', {
-    config: { auth: true },
+    config: { auth: true, scope: 'boards:write' },
     schema: {
       tags: ['boards'],
       operationId: 'deleteBoard',

@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { AppError } from '../../errors.js'
 import { authOf } from '../../plugins/auth/index.js'
 import { AcceptedSchema, ErrorSchema, ref } from '../../schemas/shared.js'
+import { eventContext } from '../events/context.js'
 import { VerifyEmailBody } from './schemas.js'
 
 const invalidVerificationToken = () =>
@@ -9,7 +10,7 @@ const invalidVerificationToken = () =>
 
 /** Email verification (API.md §10): a mailed single-use link proves the user reads that mailbox. */
 const emailRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  const { repos, mail } = app
+  const { repos, outbox } = app
 
   app.post('/email/verify/send', {
     config: { auth: true },
@@ -24,7 +25,10 @@ const emailRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
   }, async (request, reply) => {
     const { user } = authOf(request)
-    if (!user.email_verified_at) mail.sendEmailVerification(user)
+    if (!user.email_verified_at) {
+      await repos.oneTimeTokens.requestMail('email_verification', user.id, eventContext(request))
+      outbox.kick()
+    }
     return reply.code(202).send({ status: 'accepted' })
   })
 
@@ -45,7 +49,7 @@ const emailRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
   }, async (request, reply) => {
     const live = await repos.oneTimeTokens.find('email_verification', request.body.token)
-    if (!live || !await repos.oneTimeTokens.verifyEmail(live)) throw invalidVerificationToken()
+    if (!live || !await repos.oneTimeTokens.verifyEmail(live, eventContext(request))) throw invalidVerificationToken()
     request.log.info({ userId: live.userId }, 'email verified')
     return reply.code(204).send()
   })

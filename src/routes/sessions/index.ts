@@ -4,13 +4,16 @@ import { authOf, clearRefreshCookie, requireSelfOrAdmin, type AuthContext } from
 import { ErrorSchema, IdParams, ref, SessionPageSchema } from '../../schemas/shared.js'
 import { DEFAULT_LIMIT, PageQuery } from '../../schemas/pagination.js'
 import type { Repositories } from '../../repositories/index.js'
+import { describeDevice } from '../../schemas/device.js'
+import { eventContext } from '../events/context.js'
+import type { EventContext } from '../../repositories/events.js'
 import { decodeSessionCursor, encodeSessionCursor, SessionParams, UserSessionParams } from './schemas.js'
 
 /** One page of the user's live sessions, the caller's own marked `current`. */
 async function listSessions (repos: Repositories, auth: AuthContext, userId: number, query: { limit?: number, cursor?: string }) {
   const limit = query.limit ?? DEFAULT_LIMIT
   const rows = await repos.sessions.list(userId, { limit, after: decodeSessionCursor(query.cursor) })
-  const items = rows.slice(0, limit).map((row) => ({ ...row, current: row.id === auth.sid }))
+  const items = rows.slice(0, limit).map((row) => ({ ...row, device: describeDevice(row.user_agent), current: row.id === auth.sid }))
   const last = items[items.length - 1]
   return { items, next_cursor: rows.length > limit && last ? encodeSessionCursor(last) : null }
 }
@@ -20,8 +23,8 @@ async function listSessions (repos: Repositories, auth: AuthContext, userId: num
  * never reveals whether it exists or whose it is (API.md §7). Its tokens are checked against
  * its row on every request, so they die on the next one, on every instance.
  */
-async function endSession (repos: Repositories, userId: number, sid: string) {
-  if (!await repos.sessions.end(userId, sid)) notFound('Session')
+async function endSession (repos: Repositories, userId: number, sid: string, context: EventContext) {
+  if (!await repos.sessions.end(userId, sid, context)) notFound('Session')
 }
 
 const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
@@ -57,7 +60,7 @@ const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
   }, async (request, reply) => {
     const auth = authOf(request)
-    await endSession(repos, auth.userId, request.params.id)
+    await endSession(repos, auth.userId, request.params.id, eventContext(request))
     request.log.info({ userId: auth.userId, sid: request.params.id }, 'session ended')
     // Ending your own session is a logout (API.md §7), browser-mode cookie included.
     if (request.params.id === auth.sid) clearRefreshCookie(reply)
@@ -98,7 +101,7 @@ const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
     const auth = authOf(request)
     const { id, sid } = request.params
     requireSelfOrAdmin(auth, id)
-    await endSession(repos, id, sid)
+    await endSession(repos, id, sid, eventContext(request))
     request.log.info({ userId: id, sid, by: auth.userId }, 'session ended')
     return reply.code(204).send()
   })

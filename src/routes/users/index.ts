@@ -5,14 +5,15 @@ import { BoardPageSchema, ErrorSchema, IdParams, ref, UserPageSchema, UserSchema
 import { DEFAULT_LIMIT, PageQuery, decodeCursor, toPage } from '../../schemas/pagination.js'
 import { clearPasswordAttempts, countPasswordAttempt, normaliseIdentity } from '../auth/index.js'
 import { listBoards } from '../boards/index.js'
+import { eventContext } from '../events/context.js'
 import { ChangePasswordBody, CreateUserBody, UpdateUserBody } from './schemas.js'
 
 const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  const { repos, passwords, mail } = app
+  const { repos, passwords, outbox } = app
   const forbiddenOrMissing = { 403: ref(ErrorSchema), 404: ref(ErrorSchema) }
 
   app.get('/users', {
-    config: { auth: true },
+    config: { auth: true, scope: 'admin' },
     schema: {
       tags: ['users'],
       operationId: 'listUsers',
@@ -28,7 +29,7 @@ const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
   })
 
   app.post('/users', {
-    config: { auth: true },
+    config: { auth: true, scope: 'admin' },
     preValidation: normaliseIdentity,
     schema: {
       tags: ['users'],
@@ -41,13 +42,13 @@ const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
   }, async (request, reply) => {
     requireAdmin(authOf(request))
     const { password, ...user } = request.body
-    const created = await repos.users.create({ ...user, password_hash: await passwords.hash(password) })
-    mail.sendEmailVerification(created)
+    const created = await repos.users.create({ ...user, password_hash: await passwords.hash(password) }, eventContext(request))
+    outbox.kick()
     return reply.code(201).header('location', `/users/${created.id}`).send(created)
   })
 
   app.get('/users/:id', {
-    config: { auth: true },
+    config: { auth: true, scope: 'users:read' },
     schema: {
       tags: ['users'],
       operationId: 'getUser',
@@ -62,7 +63,7 @@ const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
   })
 
   app.patch('/users/:id', {
-    config: { auth: true },
+    config: { auth: true, scope: 'profile' },
     preValidation: normaliseIdentity,
     schema: {
       tags: ['users'],
@@ -83,12 +84,11 @@ const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
     requireSelfOrAdmin(auth, id)
     if (changes.role !== undefined && !isAdmin(auth)) throw new AppError(403, 'forbidden', 'Only an admin may change a role')
     if (changes.email !== undefined && id === auth.userId) requireFreshToken(auth)
-    const before = (await repos.users.findById(id)) ?? notFound('User')
-    await repos.users.update(id, changes)
-    const after = (await repos.users.findById(id)) ?? notFound('User')
-    // API.md §10: the new address must be proven like the first one.
-    if (after.email !== before.email) mail.sendEmailVerification(after)
-    return after
+    if (!await repos.users.exists(id)) notFound('User')
+    // API.md §10: a new address must be proven like the first one (its mail is queued with the change).
+    await repos.users.update(id, changes, eventContext(request))
+    outbox.kick()
+    return (await repos.users.findById(id)) ?? notFound('User')
   })
 
   app.put('/users/:id/password', {
@@ -123,7 +123,7 @@ const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
     if (self) {
       // A stolen access token must not become an unlimited password oracle: each guess counts
       // toward the account's lockout (API.md §12).
-      await countPasswordAttempt(app, account.email)
+      await countPasswordAttempt(app, request, account.email)
       if (!await passwords.verify(account.password_hash, currentPassword!)) {
         throw new AppError(401, 'invalid_credentials', 'The current password is wrong')
       }
@@ -135,6 +135,7 @@ const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
       // Your own: only over the password you just proved, so a reset that won the race stands.
       ...(self && { checkedHash: account.password_hash }),
       keptSessionId: self ? auth.sid : null,
+      context: eventContext(request),
     })
     if (!changed && self) throw new AppError(401, 'invalid_credentials', 'The current password is wrong')
     if (!changed) notFound('User')
@@ -157,12 +158,12 @@ const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
     requireSelfOrAdmin(auth, id)
     if (id === auth.userId) requireFreshToken(auth)
     if (!await repos.users.exists(id)) notFound('User')
-    await repos.users.delete(id)
+    await repos.users.delete(id, eventContext(request))
     return reply.code(204).send()
   })
 
   app.get('/users/:id/boards', {
-    config: { auth: true },
+    config: { auth: true, scope: 'boards:read' },
     schema: {
       tags: ['users', 'boards'],
       operationId: 'listUserBoards',
