@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net'
 import { performance } from 'node:perf_hooks'
 import fp from 'fastify-plugin'
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import type { FastifyRequest } from 'fastify'
+import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 import type { Registry } from 'prom-client'
 import type { Config } from '../config.js'
 import { AppError } from '../errors.js'
@@ -36,8 +36,9 @@ export interface Metrics {
   countRateLimited (limit: RateLimit): void
   /**
    * The outbox gauges, `boardkit_outbox_depth` and `boardkit_outbox_oldest_age_seconds`: `read`
-   * is called once per scrape (it may query a table). Until an outbox calls this, the two
-   * series do not exist, rather than claim an empty outbox. A second call replaces the reader.
+   * is called once per scrape (it may query a table; src/plugins/outbox.ts does). Until it is
+   * called, the two series do not exist, rather than claim an empty outbox. A read that fails
+   * makes both NaN for that scrape. A second call replaces the reader.
    */
   observeOutbox (read: () => OutboxState | Promise<OutboxState>): void
   /** The Prometheus text of every metric (what GET /metrics answers). */
@@ -89,7 +90,7 @@ function routeOf (request: FastifyRequest): string {
   return request.is404 ? UNMATCHED_ROUTE : request.routeOptions.url ?? UNMATCHED_ROUTE
 }
 
-async function createMetrics (config: Config) {
+async function createMetrics (config: Config, log: FastifyBaseLogger) {
   // Loaded only when metrics are on: a process without them does not carry the library.
   const { Registry, Counter, Gauge, Histogram, collectDefaultMetrics } = await import('prom-client')
   const registry = new Registry()
@@ -124,7 +125,7 @@ async function createMetrics (config: Config) {
   let requestsWaiting = 0
   new Gauge({ name: 'boardkit_db_pool_connections_in_use', help: 'Pooled database connections held by a request or a transaction', registers: [registry], collect () { this.set(connectionsInUse) } })
   new Gauge({ name: 'boardkit_db_pool_waiting_requests', help: 'Requests waiting for a database connection', registers: [registry], collect () { this.set(requestsWaiting) } })
-  const acquireTimeouts = new Counter({ name: 'boardkit_db_pool_acquire_timeouts_total', help: 'Waits for a connection that gave up after DB_CONNECT_TIMEOUT (each one a 503)', registers: [registry] })
+  const acquireTimeouts = new Counter({ name: 'boardkit_db_pool_acquire_timeouts_total', help: 'Waits for a connection that gave up after DB_CONNECT_TIMEOUT (a request\'s is a 503)', registers: [registry] })
   const acquireDurations = new Histogram({
     name: 'boardkit_db_pool_acquire_duration_seconds',
     help: 'Time a request waited for a database connection, by outcome',
@@ -173,9 +174,14 @@ async function createMetrics (config: Config) {
       if (readOutbox === undefined) {
         // One read per scrape serves both gauges: a scrape starts every collect() in one loop
         // (prom-client's Registry.metrics), before the first read has answered.
+        // A read that fails (the database is away) must not fail the scrape, whose other series
+        // say what is wrong: both gauges are NaN, Prometheus's "no value", until a read succeeds.
         let pending: Promise<OutboxState> | undefined
         const current = () => {
-          pending ??= Promise.resolve(readOutbox!()).finally(() => { pending = undefined })
+          pending ??= (async () => readOutbox!())().catch((error: unknown) => {
+            log.warn({ code: (error as { code?: string }).code }, 'metrics: the outbox could not be read')
+            return { depth: Number.NaN, oldestAgeSeconds: Number.NaN }
+          }).finally(() => { pending = undefined })
           return pending
         }
         new Gauge({ name: 'boardkit_outbox_depth', help: 'Outbox messages waiting to be delivered', registers: [registry], async collect () { this.set((await current()).depth) } })
@@ -223,7 +229,7 @@ async function createMetrics (config: Config) {
 
 const MetricsText = Type.String({
   description: 'Prometheus text format 0.0.4: request counts and latency histograms by route template, database pool and statement timings, ' +
-    'auth outcomes, rate-limit rejections, process and event-loop metrics',
+    'auth outcomes, rate-limit rejections, outbox depth and oldest age, process and event-loop metrics',
   example: '# HELP boardkit_http_requests_total HTTP requests answered, by route template, method and status class\n' +
     '# TYPE boardkit_http_requests_total counter\nboardkit_http_requests_total{route="/boards/:id",method="GET",status_class="2xx"} 42\n',
 })
@@ -232,7 +238,7 @@ const MetricsText = Type.String({
 export default fp(async (app) => {
   const config: Config = app.config
   const on = config.METRICS_PORT !== undefined || config.METRICS_TOKEN !== undefined
-  const metrics = on ? await createMetrics(config) : undefined
+  const metrics = on ? await createMetrics(config, app.log) : undefined
   app.decorate('metrics', metrics ?? DISABLED)
   if (!metrics) return
   app.addHook('onResponse', (request, reply, done) => {

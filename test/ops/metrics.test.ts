@@ -1,4 +1,6 @@
 import t from 'tap'
+import { sql } from 'drizzle-orm'
+import { outbox } from '../../drizzle/schema.js'
 import type { App } from '../../src/app.js'
 import { bearer, build, freePort, login, newUser, registerAndLogin } from '../helper.js'
 
@@ -74,7 +76,8 @@ t.test('after real traffic, the expected series are there', async (t) => {
     t.ok(family(families, name), `default metric ${name}`)
   }
   t.notOk(text.includes(body.email), 'no label or value carries an email')
-  t.notOk(family(families, 'boardkit_outbox_depth'), 'no outbox series until an outbox reports')
+  t.ok(family(families, 'boardkit_outbox_depth'), 'the outbox reports its depth')
+  t.ok(family(families, 'boardkit_outbox_oldest_age_seconds'), 'and its oldest message\'s age')
 })
 
 t.test('the per-IP limits count their rejections by limit', async (t) => {
@@ -166,7 +169,10 @@ t.test('METRICS_PORT with METRICS_TOKEN asks for the token there too', async (t)
 })
 
 t.test('the pool: connections in use, requests waiting, waits that time out', async (t) => {
-  const app = await build(t, { METRICS_TOKEN: TOKEN, DB_POOL_SIZE: '1', DB_CONNECT_TIMEOUT: '300ms' })
+  // Only the request below may wait for the one connection: the outbox worker does not poll
+  // meanwhile, and the scrape's outbox read is replaced by one that needs no connection.
+  const app = await build(t, { METRICS_TOKEN: TOKEN, DB_POOL_SIZE: '1', DB_CONNECT_TIMEOUT: '300ms', OUTBOX_POLL_INTERVAL: '1h' })
+  app.metrics.observeOutbox(() => ({ depth: 0, oldestAgeSeconds: 0 }))
   const held = await app.pool.getConnection()
   const waiting = app.inject({ method: 'GET', url: '/ready' })
   await new Promise((resolve) => setTimeout(resolve, 100))
@@ -195,6 +201,34 @@ t.test('an outbox reports through observeOutbox: one read per scrape', async (t)
   t.equal(reads, 1, 'both gauges from one read')
   app.metrics.observeOutbox(() => ({ depth: 0, oldestAgeSeconds: 0 }))
   t.equal(lineValue(await app.metrics.render(), 'boardkit_outbox_depth'), 0, 'a second call replaces the reader')
+})
+
+t.test('the outbox gauges: the pending rows of the table, read at scrape time', async (t) => {
+  const app = await build(t, { METRICS_TOKEN: TOKEN })
+  // Not due for an hour, so the worker leaves them pending; the oldest written 90 s ago by the
+  // database's clock. A finished row does not count.
+  const later = sql`CURRENT_TIMESTAMP(3) + INTERVAL 1 HOUR`
+  await app.db.insert(outbox).values([
+    { kind: 'webhook', payload: '{}', available_at: later, created_at: sql`CURRENT_TIMESTAMP(3) - INTERVAL 90 SECOND` },
+    { kind: 'webhook', payload: '{}', available_at: later },
+    { kind: 'webhook', state: 'sent', created_at: sql`CURRENT_TIMESTAMP(3) - INTERVAL 2 HOUR`, finished_at: sql`CURRENT_TIMESTAMP(3)` },
+  ])
+  const { text } = await scrape(app)
+  t.equal(lineValue(text, 'boardkit_outbox_depth'), 2, 'two messages waiting')
+  const age = lineValue(text, 'boardkit_outbox_oldest_age_seconds')!
+  t.ok(age >= 90 && age < 3600, `the oldest is the one of 90 s ago, not the sent one (got ${age})`)
+  await app.db.delete(outbox)
+  t.equal(lineValue(await app.metrics.render(), 'boardkit_outbox_depth'), 0, 'read again at the next scrape')
+  t.equal(lineValue(await app.metrics.render(), 'boardkit_outbox_oldest_age_seconds'), 0, 'no age without a message')
+})
+
+t.test('an outbox that cannot be read: the scrape still answers, its gauges NaN', async (t) => {
+  const app = await build(t, { METRICS_TOKEN: TOKEN })
+  app.metrics.observeOutbox(async () => { throw Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }) })
+  const { text } = await scrape(app)
+  t.ok(Number.isNaN(lineValue(text, 'boardkit_outbox_depth')), 'depth: no value')
+  t.ok(Number.isNaN(lineValue(text, 'boardkit_outbox_oldest_age_seconds')), 'age: no value')
+  t.ok(lineValue(text, 'boardkit_auth_logins_total{outcome="succeeded"}') === 0, 'the other series are there')
 })
 
 t.test('the email_not_verified outcome', async (t) => {
