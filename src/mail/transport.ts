@@ -38,8 +38,9 @@ export async function createMailTransport (config: Pick<Config, 'SMTP_URL' | 'MA
     return {
       kind: 'smtp',
       async send (mail, signal) {
-        // A span per delivery attempt (API.md §18): a child of the request that queued the mail,
-        // which has usually been answered by then. No address or subject in it.
+        // A span per delivery attempt (API.md §18), in the trace of whatever woke the outbox
+        // worker: usually the request that queued the mail, answered by then (docs/metrics.md).
+        // No address or subject in it.
         const span = tracer.startSpan('smtp send', { kind: SpanKind.CLIENT, attributes: { 'server.address': server.hostname, 'server.port': Number(server.port || (server.protocol === 'smtps:' ? 465 : 587)) } })
         try {
           await transporter.sendMail({ from: config.MAIL_FROM, ...mail, signal })
