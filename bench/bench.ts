@@ -9,7 +9,8 @@ import autocannon, { type Options, type Result } from 'autocannon'
 import { benchShapes } from './shapes.js'
 import { benchCluster } from './cluster.js'
 import { benchTelemetry } from './telemetry.js'
-import { connect, login, resetDatabase, seed, seedBlocklist, startApi, waitForQuietDatabase, type RunningApi } from './harness.js'
+import { generateSync } from 'otplib'
+import { connect, login, PASSWORD, resetDatabase, seed, seedBlocklist, seedTotpUsers, startApi, TOTP_SECRET, waitForQuietDatabase, type RunningApi } from './harness.js'
 
 const { values: args } = parseArgs({
   options: {
@@ -38,6 +39,9 @@ const DURATION = Number(args.duration)
 const CONNECTIONS = Number(args.connections)
 const DATABASE = args.database
 const USERS = 1000
+// A TOTP code works once per user: enough users with TOTP on for every login of a run.
+const TOTP_USERS = 4000
+const TOTP_LOGIN = 'POST /login + /login/mfa (TOTP)'
 const BOARDS = args.scale ? 1_000_000 : 100_000
 
 interface Row {
@@ -94,6 +98,7 @@ async function main () {
   await resetDatabase(DATABASE)
   const api = await startApi(DATABASE, { JWT_ALGORITHM: args.algorithm })
   await seed(DATABASE, { users: USERS, boards: BOARDS })
+  if (!args.only || args.only.some((part) => TOTP_LOGIN.includes(part))) await seedTotpUsers(DATABASE, TOTP_USERS)
   await waitForQuietDatabase()
   const rows: Row[] = []
   try {
@@ -141,6 +146,30 @@ async function main () {
         setupRequest: (request) => ({ ...request, body: JSON.stringify({ email: `user${1 + Math.floor(Math.random() * USERS)}@bench.test`, password: 'bench-password' }) }),
       }],
     }, rows)
+    // A login with a second factor (API.md §13): the password, then the code, two requests per
+    // login, each login a user of its own (a code works once per user). The ratio to compare is
+    // its req/s / 2 (logins a second) against POST /login's.
+    let totpUser = 0
+    await measure(api, TOTP_LOGIN, {
+      url: api.url, method: 'POST', headers: JSON_BODY, connections: 10,
+      requests: [
+        {
+          method: 'POST',
+          path: '/login',
+          setupRequest: (request) => ({ ...request, body: JSON.stringify({ email: `totp${1 + (totpUser++ % TOTP_USERS)}@bench.test`, password: PASSWORD }) }),
+          onResponse: (status, body, context: { mfaToken?: string }) => { if (status === 200) context.mfaToken = JSON.parse(body).mfa_token },
+        },
+        {
+          method: 'POST',
+          path: '/login/mfa',
+          setupRequest: (request, context: { mfaToken?: string }) => ({
+            ...request,
+            body: JSON.stringify({ mfa_token: context.mfaToken, code: generateSync({ secret: TOTP_SECRET, epoch: Math.floor(Date.now() / 1000) }) }),
+          }),
+        },
+      ],
+    }, rows)
+    if (totpUser > TOTP_USERS) console.error(`  (${totpUser} TOTP logins for ${TOTP_USERS} users: some codes were replays, see non-2xx)`)
     // Every refresh spends its token and returns the next one of the same session. autocannon
     // clears a connection's context after each pass through its requests, so the live refresh
     // tokens wait in a shared queue, filled with fresh sessions before each run (a run that

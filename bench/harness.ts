@@ -7,9 +7,13 @@ import { fileURLToPath } from 'node:url'
 import { createConnection, type Connection } from 'mysql2/promise'
 import argon2 from 'argon2'
 import { ARGON2_PARAMETERS } from '../src/plugins/auth/passwords.js'
+import { sealTotpSecret } from '../src/mfa/totp.js'
 
 export const SERVER_URL = 'mysql://root@127.0.0.1:3306'
 export const PASSWORD = 'bench-password'
+const KEY_ENCRYPTION_SECRET = 'benchmark-key-encryption-secret-benchmark!'
+/** The TOTP secret of every seedTotpUsers() user (base32, 160 bits). */
+export const TOTP_SECRET = 'JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP'
 
 export interface RunningApi {
   url: string
@@ -78,8 +82,8 @@ export async function startApi (database: string, env: Record<string, string> = 
       NODE_ENV: 'test',
       LOG_LEVEL: 'warn',
       JWT_SECRET: 'benchmark-secret-benchmark-secret-benchmark!',
-      // Production refuses EdDSA/ES256 without it (bench --algorithm).
-      JWT_KEY_ENCRYPTION_SECRET: 'benchmark-key-encryption-secret-benchmark!',
+      // It encrypts the TOTP secrets of seedTotpUsers() below (and, with --algorithm, the keys).
+      JWT_KEY_ENCRYPTION_SECRET: KEY_ENCRYPTION_SECRET,
       DATABASE_URL: `${SERVER_URL}/${database}`,
       HOST: '127.0.0.1',
       PORT: String(port),
@@ -141,6 +145,24 @@ export async function seed (database: string, { users, boards }: { users: number
   if (boards > 0) {
     await connection.query(
       `INSERT INTO boards (title, content, user_id) SELECT CONCAT('Board ', seq), REPEAT('Lorem ipsum dolor sit amet. ', 8), 1 + seq % ${users} FROM seq_1_to_${boards}`)
+  }
+  await connection.end()
+}
+
+/**
+ * Users totp1..totpN@bench.test with PASSWORD and TOTP on (API.md §13), the secret TOTP_SECRET
+ * sealed for each as the API seals it. A code works once per user, so a run needs a user per login.
+ */
+export async function seedTotpUsers (database: string, count: number) {
+  const connection = await connect(database)
+  const hash = await argon2.hash(PASSWORD, ARGON2_PARAMETERS)
+  await connection.query(
+    `INSERT INTO users (email, name, password_hash) SELECT CONCAT('totp', seq, '@bench.test'), CONCAT('TOTP user ', seq), ? FROM seq_1_to_${count}`,
+    [hash])
+  const [rows] = await connection.query("SELECT id FROM users WHERE email LIKE 'totp%@bench.test'") as unknown as [Array<{ id: number }>]
+  for (let start = 0; start < rows.length; start += 1000) {
+    const batch = rows.slice(start, start + 1000).map(({ id }) => [id, sealTotpSecret(TOTP_SECRET, id, KEY_ENCRYPTION_SECRET), new Date()])
+    await connection.query('INSERT INTO totp_credentials (user_id, secret, enabled_at) VALUES ?', [batch])
   }
   await connection.end()
 }

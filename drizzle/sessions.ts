@@ -25,6 +25,10 @@ export const sessions = mysqlTable('sessions', {
   // The user's session_generation when the login read the password hash: the session is live
   // only while the two are equal (see users.session_generation).
   generation: int('generation', { unsigned: true }).notNull().default(0),
+  // How the login that began the session was proved (RFC 8176 `amr`, comma-separated): `pwd`, or
+  // `pwd,otp` with a second factor. Every access token of the session carries it, refreshed ones
+  // too; sessions begun before the column existed were password logins.
+  amr: varchar('amr', { length: 32 }).notNull().default('pwd'),
 }, (table) => [
   // "The user's sessions, most recently used first": a keyset walk of this index. Also the
   // foreign key's index.

@@ -94,10 +94,30 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Log in: get an access and a refresh token
-         * @description Starts a new session. The access token is `fresh` (needed to change email, password or delete the account). Every password check of one email is counted before it runs: once `LOGIN_MAX_FAILURES` have run within `LOGIN_LOCKOUT_WINDOW` without a success, further attempts for that email get 429 `rate_limited` with `Retry-After`, unchecked, until the lock (one window long) is over, from any address and on every instance; so of any burst at most `LOGIN_MAX_FAILURES` are checked. A successful login resets the count. With `REQUIRE_EMAIL_VERIFICATION=true`, the right password for an email that is not verified yet is 403 `email_not_verified`. With `refresh=cookie` (browser mode) the refresh token is set as an `HttpOnly` `__Host-refresh` cookie instead of being in the body.
+         * Log in: get an access and a refresh token, or a challenge for the second factor
+         * @description Starts a new session. The access token is `fresh` (needed to change email, password, second factors or delete the account) and carries `amr: ["pwd"]` (RFC 8176). **Two steps with a second factor:** when the account has TOTP on, the right password gets no tokens but a `MfaChallenge` (`mfa_required: true`, a single-use `mfa_token` valid 5 minutes, the `methods` available): send it with a code to `POST /login/mfa`, which answers as this route does. Every password check of one email is counted before it runs: once `LOGIN_MAX_FAILURES` have run within `LOGIN_LOCKOUT_WINDOW` without a success, further attempts for that email get 429 `rate_limited` with `Retry-After`, unchecked, until the lock (one window long) is over, from any address and on every instance; so of any burst at most `LOGIN_MAX_FAILURES` are checked. A successful login resets the count (with a second factor: once the code is right). With `REQUIRE_EMAIL_VERIFICATION=true`, the right password for an email that is not verified yet is 403 `email_not_verified`. With `refresh=cookie` (browser mode) the refresh token is set as an `HttpOnly` `__Host-refresh` cookie instead of being in the body.
          */
         post: operations["login"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/login/mfa": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Log in, step two: the second factor
+         * @description Finishes a login that answered `mfa_required`: the `mfa_token` with a TOTP `code` from the authenticator app, or one of the `recovery_code`s (exactly one of the two). Answers as `POST /login` does: a new session, its access token `fresh` with `amr: ["pwd", "otp"]`, and with `refresh=cookie` the refresh token in the cookie. A code of the current 30-second step or either neighbour is accepted, each code once: a code already used (here or elsewhere) is wrong. A wrong code is 400 `invalid_mfa_code`; the 5th spends the `mfa_token`. An unknown, expired or spent `mfa_token` (used, out of attempts, or voided by a password change or reset since the password was checked) is 401 `invalid_mfa_token`: log in again. Every code checked counts toward the account's login lockout (see `POST /login`). A recovery code is spent, and every other session of the account ends.
+         */
+        post: operations["loginMfa"];
         delete?: never;
         options?: never;
         head?: never;
@@ -155,7 +175,7 @@ export interface paths {
         };
         /**
          * The current user
-         * @description Answered from the same query that checks the token (revocation, session, role), so it always shows the current role and email.
+         * @description Answered from the same query that checks the token (revocation, session, role, second factors), so it always shows the current role, email and `mfa`.
          */
         get: operations["getMe"];
         put?: never;
@@ -474,6 +494,86 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/mfa/totp/setup": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Start TOTP: a new secret to scan (fresh token)
+         * @description Makes a TOTP secret (RFC 6238: SHA-1, 6 digits, 30 s, 160 bits, issuer `boardkit`) and stores it encrypted. Nothing is active yet: scan `qr_code` (or type `secret`) into an authenticator app, then send its code to `POST /mfa/totp/enable`. Calling this again before enabling replaces the secret. Needs a fresh access token (401 `fresh_token_required`); 409 `mfa_already_enabled` when TOTP is on.
+         */
+        post: operations["setupTotp"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/mfa/totp/enable": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Turn TOTP on with a first code; get 10 recovery codes
+         * @description The code the authenticator app shows for the secret of `POST /mfa/totp/setup` turns TOTP on: from then on `POST /login` asks for a code (`mfa_required`). Answers 10 single-use recovery codes, shown this once. A wrong code is 400 `invalid_mfa_code`. Every other session of the account ends (the caller's stays), in the same transaction as the change and its event. This session keeps `amr: ["pwd"]`: log in again with a code for one that proves the second factor (which `MFA_REQUIRED_FOR_ADMINS` asks of admins).
+         */
+        post: operations["enableTotp"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/mfa/totp/disable": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Turn TOTP off (fresh token and the password)
+         * @description Logins need the password alone again; the recovery codes are void. Needs a fresh access token and `current_password` (401 `invalid_credentials` when wrong); each password checked counts toward the account's login lockout (see `POST /login`): a locked account gets 429. Every other session of the account ends (the caller's stays), in the same transaction as the change and its event.
+         */
+        post: operations["disableTotp"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/mfa/recovery-codes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * New recovery codes; the old ones are void (fresh token)
+         * @description 10 new single-use recovery codes, shown this once; every older one stops working. Every other session of the account ends (the caller's stays), in the same transaction as the change and its event. Needs a fresh access token; 409 `mfa_not_enabled` when TOTP is off.
+         */
+        post: operations["regenerateRecoveryCodes"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/users/{id}/events": {
         parameters: {
             query?: never;
@@ -680,6 +780,125 @@ export interface components {
             refresh_expires_in: number;
             user: components["schemas"]["User"];
         };
+        /**
+         * @description The second factors of the account
+         * @example {
+         *       "totp": true,
+         *       "passkeys": 0,
+         *       "recovery_codes_left": 10
+         *     }
+         */
+        MfaStatus: {
+            /** @description A TOTP authenticator is on: logins need its code (or a recovery code) after the password */
+            totp: boolean;
+            /**
+             * @description Passkeys registered (API.md §14; none yet)
+             * @example 0
+             */
+            passkeys: number;
+            /**
+             * @description Unused recovery codes; 0 while TOTP is off
+             * @example 10
+             */
+            recovery_codes_left: number;
+        };
+        /** @description The current user, with their second factors */
+        Me: {
+            /**
+             * @description Positive integer id
+             * @example 42
+             */
+            id: number;
+            /**
+             * Format: email
+             * @description Stored lower-case
+             * @example ada@example.com
+             */
+            email: string;
+            /** @example Ada Lovelace */
+            name: string;
+            /**
+             * @example user
+             * @enum {string}
+             */
+            role: "user" | "admin";
+            /**
+             * Format: date-time
+             * @description When the user confirmed this email through a mailed link; null until then, and again after an email change
+             * @example 2026-11-22T10:05:00.000Z
+             */
+            email_verified_at: string | null;
+            /**
+             * Format: date-time
+             * @description ISO 8601, UTC
+             * @example 2026-11-22T10:00:00.000Z
+             */
+            created_at: string;
+            /**
+             * Format: date-time
+             * @description ISO 8601, UTC
+             * @example 2026-11-22T10:00:00.000Z
+             */
+            updated_at: string;
+            mfa: components["schemas"]["MfaStatus"];
+        };
+        /**
+         * @description The password is right and the account has a second factor: no tokens yet; finish with `POST /login/mfa`
+         * @example {
+         *       "mfa_required": true,
+         *       "mfa_token": "r4Xb0m1vKq2Tn9WcZp7yHs3Ld8Ue6Gf5Ja0Ik1Ql2Mo",
+         *       "methods": [
+         *         "totp",
+         *         "recovery_code"
+         *       ],
+         *       "expires_in": 300
+         *     }
+         */
+        MfaChallenge: {
+            /** @enum {boolean} */
+            mfa_required: true;
+            /**
+             * @description Single-use: send it to `POST /login/mfa` with a code within `expires_in` seconds. 5 wrong codes spend it; so do a password change or reset meanwhile
+             * @example r4Xb0m1vKq2Tn9WcZp7yHs3Ld8Ue6Gf5Ja0Ik1Ql2Mo
+             */
+            mfa_token: string;
+            /**
+             * @description What `POST /login/mfa` accepts for this account: `totp` (`code`), `recovery_code`
+             * @example [
+             *       "totp",
+             *       "recovery_code"
+             *     ]
+             */
+            methods: ("totp" | "recovery_code")[];
+            /**
+             * @description Seconds the `mfa_token` lives
+             * @example 300
+             */
+            expires_in: number;
+        };
+        /** @description A new TOTP secret, not active until `POST /mfa/totp/enable` gets a code of it */
+        TotpSetup: {
+            /**
+             * @description The TOTP secret, base32 (160 bits), for typing into an authenticator app by hand
+             * @example JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP
+             */
+            secret: string;
+            /**
+             * @description The Key URI an authenticator app scans (SHA-1, 6 digits, 30 s, issuer `boardkit`)
+             * @example otpauth://totp/boardkit:ada%40example.com?secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP&issuer=boardkit
+             */
+            otpauth_url: string;
+            /**
+             * @description `otpauth_url` as a QR code: an SVG image in a `data:` URL, for an `<img src>`
+             * @example data:image/svg+xml;base64,PHN2ZyB4bWxucz0…
+             */
+            qr_code: string;
+        };
+        /** @description 10 single-use recovery codes; any older ones are void */
+        RecoveryCodes: {
+            /** @description Shown this once: each logs in once in place of a TOTP code (`POST /login/mfa` with `recovery_code`). Case, spaces and hyphens do not matter */
+            recovery_codes: string[];
+        };
         /** @description A board's author */
         UserSummary: {
             /**
@@ -798,7 +1017,7 @@ export interface components {
         SecurityEvent: {
             id: number;
             /**
-             * @description What happened (API.md §15): `user.registered`, `login.succeeded`, `login.failed`, `login.locked`, `token.refresh_reused`, `session.ended`, `logout`, `password.changed`, `password.reset_requested`, `password.reset`, `email.verified`, `user.updated`, `user.role_changed`, `user.deleted`, `signing_key.rotated`, `signing_key.revoked`
+             * @description What happened (API.md §15): `user.registered`, `login.succeeded`, `login.failed`, `login.locked`, `token.refresh_reused`, `session.ended`, `logout`, `password.changed`, `password.reset_requested`, `password.reset`, `email.verified`, `user.updated`, `user.role_changed`, `user.deleted`, `signing_key.rotated`, `signing_key.revoked`, `mfa.enabled`, `mfa.disabled`, `mfa.recovery_codes_regenerated`, `mfa.recovery_code_used`, `mfa.failed`
              * @example login.succeeded
              */
             type: string;
@@ -1212,7 +1431,7 @@ export interface operations {
                     "application/json": components["schemas"]["User"];
                 };
             };
-            /** @description Invalid input: `validation_error` (with `details`) or `malformed_json` */
+            /** @description Invalid input: `validation_error` (with `details`) or `malformed_json`; `invalid_mfa_code` for a wrong second-factor code */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1376,7 +1595,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description A new session: fresh access token, refresh token (in the body, or with `refresh=cookie` in the cookie) and the user */
+            /** @description A new session: fresh access token, refresh token (in the body, or with `refresh=cookie` in the cookie) and the user; or, for an account with a second factor, the challenge to finish with `POST /login/mfa` */
             200: {
                 headers: {
                     /** @description Browser mode: `__Host-refresh=<refresh token>; Max-Age=<refresh TTL>; Path=/; HttpOnly; Secure; SameSite=Strict` */
@@ -1384,10 +1603,10 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["TokenPair"];
+                    "application/json": components["schemas"]["TokenPair"] | components["schemas"]["MfaChallenge"];
                 };
             };
-            /** @description Invalid input: `validation_error` (with `details`) or `malformed_json` */
+            /** @description Invalid input: `validation_error` (with `details`) or `malformed_json`; `invalid_mfa_code` for a wrong second-factor code */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1410,7 +1629,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No usable token: `authorization_required`, `token_invalid`, `token_expired`, `token_revoked`, `wrong_token_type`, `fresh_token_required` or `invalid_credentials` */
+            /** @description No usable token: `authorization_required`, `token_invalid`, `token_expired`, `token_revoked`, `wrong_token_type`, `fresh_token_required`, `invalid_credentials` or `invalid_mfa_token` */
             401: {
                 headers: {
                     /** @description RFC 6750: `Bearer realm="boardkit"`, with `error="invalid_token"` when a token was sent */
@@ -1543,6 +1762,187 @@ export interface operations {
             };
         };
     };
+    loginMfa: {
+        parameters: {
+            query?: {
+                /** @description `body`: the refresh token is in the response body. `cookie` (browser mode, for single-page apps): it is only in an `HttpOnly` `__Host-refresh` cookie, out of reach of any script on the page; `POST /refresh` then reads it. */
+                refresh?: "body" | "cookie";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The `mfa_token` and exactly one of `code` and `recovery_code` */
+        requestBody: {
+            content: {
+                "application/json": {
+                    /**
+                     * @description From the `mfa_required` answer of `POST /login`
+                     * @example r4Xb0m1vKq2Tn9WcZp7yHs3Ld8Ue6Gf5Ja0Ik1Ql2Mo
+                     */
+                    mfa_token: string;
+                    /**
+                     * @description The 6 digits the authenticator app shows now, without spaces
+                     * @example 492039
+                     */
+                    code?: string;
+                    /**
+                     * @description One of the recovery codes, in place of `code`; case, spaces and hyphens do not matter
+                     * @example 7k2m-q9xd-4hwe-pt3a
+                     */
+                    recovery_code?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description A new session, as `POST /login` gives one, with `amr: ["pwd", "otp"]` */
+            200: {
+                headers: {
+                    /** @description Browser mode: `__Host-refresh=<refresh token>; Max-Age=<refresh TTL>; Path=/; HttpOnly; Secure; SameSite=Strict` */
+                    "set-cookie"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TokenPair"];
+                };
+            };
+            /** @description `invalid_mfa_code`: the code is wrong or already used (the answer says how many attempts are left); `validation_error`: neither or both of `code` and `recovery_code`, or a malformed field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 400,
+                     *       "error": "Bad Request",
+                     *       "code": "validation_error",
+                     *       "message": "Invalid body: /email must match format \"email\"",
+                     *       "details": [
+                     *         {
+                     *           "path": "/email",
+                     *           "message": "must match format \"email\""
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `invalid_mfa_token`: unknown, expired or spent; log in again */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 401,
+                     *       "error": "Unauthorized",
+                     *       "code": "token_expired",
+                     *       "message": "The token has expired"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `payload_too_large`: the body is over 64 KiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 413,
+                     *       "error": "Payload Too Large",
+                     *       "code": "payload_too_large",
+                     *       "message": "Request body is too large"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `unsupported_media_type`: a body that is not `application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 415,
+                     *       "error": "Unsupported Media Type",
+                     *       "code": "unsupported_media_type",
+                     *       "message": "Unsupported Media Type: text/plain"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `rate_limited`: too many requests from this address, or too many failed logins for this account */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "retry-after"?: number;
+                    /** @description Requests allowed per window (per-IP limits only, IETF draft) */
+                    "ratelimit-limit"?: number;
+                    /** @description Requests left in this window (per-IP limits only) */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until the window resets (per-IP limits only) */
+                    "ratelimit-reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 429,
+                     *       "error": "Too Many Requests",
+                     *       "code": "rate_limited",
+                     *       "message": "Too many requests; retry in 1 minute"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `payload_too_large`: the request headers are over 16 KiB (answered before routing; the connection is then closed) */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 431,
+                     *       "error": "Request Header Fields Too Large",
+                     *       "code": "payload_too_large",
+                     *       "message": "The request could not be parsed as HTTP"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `service_unavailable`: the database is unreachable; the API recovers by itself */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 503,
+                     *       "error": "Service Unavailable",
+                     *       "code": "service_unavailable",
+                     *       "message": "The database is not reachable"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     refresh: {
         parameters: {
             query?: never;
@@ -1570,7 +1970,7 @@ export interface operations {
                     "application/json": components["schemas"]["TokenPair"];
                 };
             };
-            /** @description Invalid input: `validation_error` (with `details`) or `malformed_json` */
+            /** @description Invalid input: `validation_error` (with `details`) or `malformed_json`; `invalid_mfa_code` for a wrong second-factor code */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1593,7 +1993,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No usable token: `authorization_required`, `token_invalid`, `token_expired`, `token_revoked`, `wrong_token_type`, `fresh_token_required` or `invalid_credentials` */
+            /** @description No usable token: `authorization_required`, `token_invalid`, `token_expired`, `token_revoked`, `wrong_token_type`, `fresh_token_required`, `invalid_credentials` or `invalid_mfa_token` */
             401: {
                 headers: {
                     /** @description RFC 6750: `Bearer realm="boardkit"`, with `error="invalid_token"` when a token was sent */
@@ -1612,7 +2012,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `forbidden`: the caller may not do this */
+            /** @description `forbidden`: the caller may not do this; `mfa_required`: an admin right, from a login without a second factor (`MFA_REQUIRED_FOR_ADMINS`) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1747,7 +2147,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Invalid input: `validation_error` (with `details`) or `malformed_json` */
+            /** @description Invalid input: `validation_error` (with `details`) or `malformed_json`; `invalid_mfa_code` for a wrong second-factor code */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1770,7 +2170,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No usable token: `authorization_required`, `token_invalid`, `token_expired`, `token_revoked`, `wrong_token_type`, `fresh_token_required` or `invalid_credentials` */
+            /** @description No usable token: `authorization_required`, `token_invalid`, `token_expired`, `token_revoked`, `wrong_token_type`, `fresh_token_required`, `invalid_credentials` or `invalid_mfa_token` */
             401: {
                 headers: {
                     /** @description RFC 6750: `Bearer realm="boardkit"`, with `error="invalid_token"` when a token was sent */
@@ -1912,16 +2312,16 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description The user the access token belongs to */
+            /** @description The user the access token belongs to, with their second factors */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["User"];
+                    "application/json": components["schemas"]["Me"];
                 };
             };
-            /** @description No usable token: `authorization_required`, `token_invalid`, `token_expired`, `token_revoked`, `wrong_token_type`, `fresh_token_required` or `invalid_credentials` */
+            /** @description No usable token: `authorization_required`, `token_invalid`, `token_expired`, `token_revoked`, `wrong_token_type`, `fresh_token_required`, `invalid_credentials` or `invalid_mfa_token` */
             401: {
                 headers: {
                     /** @description RFC 6750: `Bearer realm="boardkit"`, with `error="invalid_token"` when a token was sent */
@@ -2043,7 +2443,7 @@ export interface operations {
                     "application/json": components["schemas"]["UserPage"];
                 };
             };
-            /** @description Invalid input: `validation_error` (with `details`) or `malformed_json` */
+            /** @description Invalid input: `validation_error` (with `details`) or `malformed_json`; `invalid_mfa_code` for a wrong second-factor code */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2066,7 +2466,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No usable token: `authorization_required`, `token_invalid`, `token_expired`, `token_revoked`, `wrong_token_type`, `fresh_token_required` or `invalid_credentials` */
+            /** @description No usable token: `authorization_required`, `token_invalid`, `token_expired`, `token_revoked`, `wrong_token_type`, `fresh_token_required`, `invalid_credentials` or `invalid_mfa_token` */
             401: {
                 headers: {
                     /** @description RFC 6750: `Bearer realm="boardkit"`, with `error="invalid_token"` when a token was sent */
@@ -2085,7 +2485,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `forbidden`: the caller may not do this */
+            /** @description `forbidden`: the caller may not do this; `mfa_required`: an admin right, from a login without a second factor (`MFA_REQUIRED_FOR_ADMINS`) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2213,7 +2613,7 @@ export interface operations {
                     "application/json": components["schemas"]["User"];
                 };
             };
-            /** @description Invalid input: `validation_error` (with `details`) or `malformed_json` */
+            /** @description Invalid input: `validation_error` (with `details`) or `malformed_json`; `invalid_mfa_code` for a wrong second-factor code */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2236,7 +2636,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No usable token: `authorization_required`, `token_invalid`, `token_expired`, `token_revoked`, `wrong_token_type`, `fresh_token_required` or `invalid_credentials` */
+            /** @description No usable token: `authorization_required`, `token_invalid`, `token_expired`, `token_revoked`, `wrong_token_type`, `fresh_token_required`, `invalid_credentials` or `invalid_mfa_token` */
             401: {
                 headers: {
                     /** @description RFC 6750: `Bearer realm="boardkit"`, with `error="invalid_token"` when a token was sent */
@@ -2255,7 +2655,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `forbidden`: the caller may not do this */
+            /** @description `forbidden`: the caller may not do this; `mfa_required`: an admin right, from a login without a second factor (`MFA_REQUIRED_FOR_ADMINS`) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2410,7 +2810,7 @@ export interface operations {
                     "application/json": components["schemas"]["User"];
                 };
             };
-            /** @description Invalid input: `validation_error` (with `details`) or `malformed_json` */
+            /** @description Invalid input: `validation_error` (with `details`) or `malformed_json`; `invalid_mfa_code` for a wrong second-factor code */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2433,7 +2833,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No usable token: `authorization_required`, `token_invalid`, `token_expired`, `token_revoked`, `wrong_token_type`, `fresh_token_required` or `invalid_credentials` */
+            /** @description No usable token: `authorization_required`, `token_invalid`, `token_expired`, `token_revoked`, `wrong_token_type`, `fresh_token_required`, `invalid_credentials` or `invalid_mfa_token` */
             401: {
                 headers: {
                     /** @description RFC 6750: `Bearer realm="boardkit"`, with `error="invalid_token"` when a token was sent */
@@ -2452,7 +2852,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `forbidden`: the caller may not do this */
+            /** @description `forbidden`: the caller may not do this; `mfa_required`: an admin right, from a login without a second factor (`MFA_REQUIRED_FOR_ADMINS`) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2571,7 +2971,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Invalid input: `validation_error` (with `details`) or `malformed_json` */
+            /** @description Invalid input: `validation_error` (with `details`) or `malformed_json`; `invalid_mfa_code` for a wrong second-factor code */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2594,7 +2994,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No usable token: `authorization_required`, `token_invalid`, `token_expired`, `token_revoked`, `wrong_token_type`, `fresh_token_required` or `invalid_credentials` */
+            /** @description No usable token: `authorization_required`, `token_invalid`, `token_expired`, `token_revoked`, `wrong_token_type`, `fresh_token_required`, `invalid_credentials` or `invalid_mfa_token` */
             401: {
                 headers: {
                     /** @description RFC 6750: `Bearer realm="boardkit"`, with `error="invalid_token"` when a token was sent */
@@ -2613,7 +3013,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `forbidden`: the caller may not do this */
+            /** @description `forbidden`: the caller may not do this; `mfa_required`: an admin right, from a login without a second factor (`MFA_REQUIRED_FOR_ADMINS`) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2809,7 +3209,7 @@ export interface operations {
                     "application/json": components["schemas"]["User"];
                 };
             };
-            /** @description Invalid input: `validation_error` (with `details`) or `malformed_json` */
+            /** @description Invalid input: `validation_error` (with `details`) or `malformed_json`; `invalid_mfa_code` for a wrong second-factor code */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2832,7 +3232,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No usable token: `authorization_required`, `token_invalid`, `token_expired`, `token_revoked`, `wrong_token_type`, `fresh_token_required` or `invalid_credentials` */
+            /** @description No usable token: `authorization_required`, `token_invalid`, `token_expired`, `token_revoked`, `wrong_token_type`, `fresh_token_required`, `invalid_credentials` or `invalid_mfa_token` */
             401: {
                 headers: {
                     /** @description RFC 6750: `Bearer realm="boardkit"`, with `error="invalid_token"` when a token was sent */
@@ -2851,7 +3251,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `forbidden`: the caller may not do this */
+            /** @description `forbidden`: the caller may not do this; `mfa_required`: an admin right, from a login without a second factor (`MFA_REQUIRED_FOR_ADMINS`) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3036,7 +3436,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Invalid input: `validation_error` (with `details`) or `malformed_json` */
+            /** @description Invalid input: `validation_error` (with `details`) or `malformed_json`; `invalid_mfa_code` for a wrong second-factor code */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3059,7 +3459,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No usable token: `authorization_required`, `token_invalid`, `token_expired`, `token_revoked`, `wrong_token_type`, `fresh_token_required` or `invalid_credentials` */
+            /** @description No usable token: `authorization_required`, `token_invalid`, `token_expired`, `token_revoked`, `wrong_token_type`, `fresh_token_required`, `invalid_credentials` or `invalid_mfa_token` */
             401: {
                 headers: {
                     /** @description RFC 6750: `Bearer realm="boardkit"`, with `error="invalid_token"` when a token was sent */
@@ -3078,7 +3478,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `forbidden`: the caller may not do this */
+            /** @description `forbidden`: the caller may not do this; `mfa_required`: an admin right, from a login without a second factor (`MFA_REQUIRED_FOR_ADMINS`) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3238,7 +3638,7 @@ export interface operations {
                     "application/json": components["schemas"]["BoardPage"];
                 };
             };
-            /** @description Invalid input: `validation_error` (with `details`) or `malformed_json` */
+            /** @description Invalid input: `validation_error` (with `details`) or `malformed_json`; `invalid_mfa_code` for a wrong second-factor code */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3261,7 +3661,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No usable token: `authorization_required`, `token_invalid`, `token_expired`, `token_revoked`, `wrong_token_type`, `fresh_token_required` or `invalid_credentials` */
+            /** @description No usable token: `authorization_required`, `token_invalid`, `token_expired`, `token_revoked`, `wrong_token_type`, `fresh_token_required`, `invalid_credentials` or `invalid_mfa_token` */
             401: {
                 headers: {
                     /** @description RFC 6750: `Bearer realm="boardkit"`, with `error="invalid_token"` when a token was sent */
@@ -3402,7 +3802,7 @@ export interface operations {
                     "application/json": components["schemas"]["BoardPage"];
                 };
             };
-            /** @description Invalid input: `validation_error` (with `details`) or `malformed_json` */
+            /** @description Invalid input: `validation_error` (with `details`) or `malformed_json`; `invalid_mfa_code` for a wrong second-factor code */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3425,7 +3825,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No usable token: `authorization_required`, `token_invalid`, `token_expired`, `token_revoked`, `wrong_token_type`, `fresh_token_required` or `invalid_credentials` */
+            /** @description No usable token: `authorization_required`, `token_invalid`, `token_expired`, `token_revoked`, `wrong_token_type`, `fresh_token_required`, `invalid_credentials` or `invalid_mfa_token` */
             401: {
                 headers: {
                     /** @description RFC 6750: `Bearer realm="boardkit"`, with `error="invalid_token"` when a token was sent */
@@ -3560,7 +3960,7 @@ export interface operations {
                     "application/json": components["schemas"]["Board"];
                 };
             };
-            /** @description Invalid input: `validation_error` (with `details`) or `malformed_json` */
+            /** @description Invalid input: `validation_error` (with `details`) or `malformed_json`; `invalid_mfa_code` for a wrong second-factor code */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3583,7 +3983,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No usable token: `authorization_required`, `token_invalid`, `token_expired`, `token_revoked`, `wrong_token_type`, `fresh_token_required` or `invalid_credentials` */
+            /** @description No usable token: `authorization_required`, `token_invalid`, `token_expired`, `token_revoked`, `wrong_token_type`, `fresh_token_required`, `invalid_credentials` or `invalid_mfa_token` */
             401: {
                 headers: {
                     /** @description RFC 6750: `Bearer realm="boardkit"`, with `error="invalid_token"` when a token was sent */
@@ -3740,7 +4140,7 @@ export interface operations {
                     "application/json": components["schemas"]["Board"];
                 };
             };
-            /** @description Invalid input: `validation_error` (with `details`) or `malformed_json` */
+            /** @description Invalid input: `validation_error` (with `details`) or `malformed_json`; `invalid_mfa_code` for a wrong second-factor code */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3763,7 +4163,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No usable token: `authorization_required`, `token_invalid`, `token_expired`, `token_revoked`, `wrong_token_type`, `fresh_token_required` or `invalid_credentials` */
+            /** @description No usable token: `authorization_required`, `token_invalid`, `token_expired`, `token_revoked`, `wrong_token_type`, `fresh_token_required`, `invalid_credentials` or `invalid_mfa_token` */
             401: {
                 headers: {
                     /** @description RFC 6750: `Bearer realm="boardkit"`, with `error="invalid_token"` when a token was sent */
@@ -3918,7 +4318,7 @@ export interface operations {
                     "application/json": components["schemas"]["Board"];
                 };
             };
-            /** @description Invalid input: `validation_error` (with `details`) or `malformed_json` */
+            /** @description Invalid input: `validation_error` (with `details`) or `malformed_json`; `invalid_mfa_code` for a wrong second-factor code */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3941,7 +4341,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No usable token: `authorization_required`, `token_invalid`, `token_expired`, `token_revoked`, `wrong_token_type`, `fresh_token_required` or `invalid_credentials` */
+            /** @description No usable token: `authorization_required`, `token_invalid`, `token_expired`, `token_revoked`, `wrong_token_type`, `fresh_token_required`, `invalid_credentials` or `invalid_mfa_token` */
             401: {
                 headers: {
                     /** @description RFC 6750: `Bearer realm="boardkit"`, with `error="invalid_token"` when a token was sent */
@@ -3960,7 +4360,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `forbidden`: the caller may not do this */
+            /** @description `forbidden`: the caller may not do this; `mfa_required`: an admin right, from a login without a second factor (`MFA_REQUIRED_FOR_ADMINS`) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4113,7 +4513,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Invalid input: `validation_error` (with `details`) or `malformed_json` */
+            /** @description Invalid input: `validation_error` (with `details`) or `malformed_json`; `invalid_mfa_code` for a wrong second-factor code */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4136,7 +4536,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No usable token: `authorization_required`, `token_invalid`, `token_expired`, `token_revoked`, `wrong_token_type`, `fresh_token_required` or `invalid_credentials` */
+            /** @description No usable token: `authorization_required`, `token_invalid`, `token_expired`, `token_revoked`, `wrong_token_type`, `fresh_token_required`, `invalid_credentials` or `invalid_mfa_token` */
             401: {
                 headers: {
                     /** @description RFC 6750: `Bearer realm="boardkit"`, with `error="invalid_token"` when a token was sent */
@@ -4155,7 +4555,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `forbidden`: the caller may not do this */
+            /** @description `forbidden`: the caller may not do this; `mfa_required`: an admin right, from a login without a second factor (`MFA_REQUIRED_FOR_ADMINS`) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4324,7 +4724,7 @@ export interface operations {
                     "application/json": components["schemas"]["Board"];
                 };
             };
-            /** @description Invalid input: `validation_error` (with `details`) or `malformed_json` */
+            /** @description Invalid input: `validation_error` (with `details`) or `malformed_json`; `invalid_mfa_code` for a wrong second-factor code */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4347,7 +4747,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No usable token: `authorization_required`, `token_invalid`, `token_expired`, `token_revoked`, `wrong_token_type`, `fresh_token_required` or `invalid_credentials` */
+            /** @description No usable token: `authorization_required`, `token_invalid`, `token_expired`, `token_revoked`, `wrong_token_type`, `fresh_token_required`, `invalid_credentials` or `invalid_mfa_token` */
             401: {
                 headers: {
                     /** @description RFC 6750: `Bearer realm="boardkit"`, with `error="invalid_token"` when a token was sent */
@@ -4366,7 +4766,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `forbidden`: the caller may not do this */
+            /** @description `forbidden`: the caller may not do this; `mfa_required`: an admin right, from a login without a second factor (`MFA_REQUIRED_FOR_ADMINS`) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4531,7 +4931,7 @@ export interface operations {
                     "application/json": components["schemas"]["Accepted"];
                 };
             };
-            /** @description Invalid input: `validation_error` (with `details`) or `malformed_json` */
+            /** @description Invalid input: `validation_error` (with `details`) or `malformed_json`; `invalid_mfa_code` for a wrong second-factor code */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4823,7 +5223,7 @@ export interface operations {
                     "application/json": components["schemas"]["Accepted"];
                 };
             };
-            /** @description Invalid input: `validation_error` (with `details`) or `malformed_json` */
+            /** @description Invalid input: `validation_error` (with `details`) or `malformed_json`; `invalid_mfa_code` for a wrong second-factor code */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4846,7 +5246,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No usable token: `authorization_required`, `token_invalid`, `token_expired`, `token_revoked`, `wrong_token_type`, `fresh_token_required` or `invalid_credentials` */
+            /** @description No usable token: `authorization_required`, `token_invalid`, `token_expired`, `token_revoked`, `wrong_token_type`, `fresh_token_required`, `invalid_credentials` or `invalid_mfa_token` */
             401: {
                 headers: {
                     /** @description RFC 6750: `Bearer realm="boardkit"`, with `error="invalid_token"` when a token was sent */
@@ -5153,7 +5553,7 @@ export interface operations {
                     "application/json": components["schemas"]["SessionPage"];
                 };
             };
-            /** @description Invalid input: `validation_error` (with `details`) or `malformed_json` */
+            /** @description Invalid input: `validation_error` (with `details`) or `malformed_json`; `invalid_mfa_code` for a wrong second-factor code */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5176,7 +5576,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No usable token: `authorization_required`, `token_invalid`, `token_expired`, `token_revoked`, `wrong_token_type`, `fresh_token_required` or `invalid_credentials` */
+            /** @description No usable token: `authorization_required`, `token_invalid`, `token_expired`, `token_revoked`, `wrong_token_type`, `fresh_token_required`, `invalid_credentials` or `invalid_mfa_token` */
             401: {
                 headers: {
                     /** @description RFC 6750: `Bearer realm="boardkit"`, with `error="invalid_token"` when a token was sent */
@@ -5297,7 +5697,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Invalid input: `validation_error` (with `details`) or `malformed_json` */
+            /** @description Invalid input: `validation_error` (with `details`) or `malformed_json`; `invalid_mfa_code` for a wrong second-factor code */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5320,7 +5720,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No usable token: `authorization_required`, `token_invalid`, `token_expired`, `token_revoked`, `wrong_token_type`, `fresh_token_required` or `invalid_credentials` */
+            /** @description No usable token: `authorization_required`, `token_invalid`, `token_expired`, `token_revoked`, `wrong_token_type`, `fresh_token_required`, `invalid_credentials` or `invalid_mfa_token` */
             401: {
                 headers: {
                     /** @description RFC 6750: `Bearer realm="boardkit"`, with `error="invalid_token"` when a token was sent */
@@ -5499,7 +5899,7 @@ export interface operations {
                     "application/json": components["schemas"]["SessionPage"];
                 };
             };
-            /** @description Invalid input: `validation_error` (with `details`) or `malformed_json` */
+            /** @description Invalid input: `validation_error` (with `details`) or `malformed_json`; `invalid_mfa_code` for a wrong second-factor code */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5522,7 +5922,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No usable token: `authorization_required`, `token_invalid`, `token_expired`, `token_revoked`, `wrong_token_type`, `fresh_token_required` or `invalid_credentials` */
+            /** @description No usable token: `authorization_required`, `token_invalid`, `token_expired`, `token_revoked`, `wrong_token_type`, `fresh_token_required`, `invalid_credentials` or `invalid_mfa_token` */
             401: {
                 headers: {
                     /** @description RFC 6750: `Bearer realm="boardkit"`, with `error="invalid_token"` when a token was sent */
@@ -5541,7 +5941,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `forbidden`: the caller may not do this */
+            /** @description `forbidden`: the caller may not do this; `mfa_required`: an admin right, from a login without a second factor (`MFA_REQUIRED_FOR_ADMINS`) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5665,7 +6065,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Invalid input: `validation_error` (with `details`) or `malformed_json` */
+            /** @description Invalid input: `validation_error` (with `details`) or `malformed_json`; `invalid_mfa_code` for a wrong second-factor code */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5688,7 +6088,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No usable token: `authorization_required`, `token_invalid`, `token_expired`, `token_revoked`, `wrong_token_type`, `fresh_token_required` or `invalid_credentials` */
+            /** @description No usable token: `authorization_required`, `token_invalid`, `token_expired`, `token_revoked`, `wrong_token_type`, `fresh_token_required`, `invalid_credentials` or `invalid_mfa_token` */
             401: {
                 headers: {
                     /** @description RFC 6750: `Bearer realm="boardkit"`, with `error="invalid_token"` when a token was sent */
@@ -5707,7 +6107,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `forbidden`: the caller may not do this */
+            /** @description `forbidden`: the caller may not do this; `mfa_required`: an admin right, from a login without a second factor (`MFA_REQUIRED_FOR_ADMINS`) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -5838,38 +6238,25 @@ export interface operations {
             };
         };
     };
-    listUserEvents: {
+    setupTotp: {
         parameters: {
-            query?: {
-                /** @description Page size, 1–100 */
-                limit?: number;
-                /** @description next_cursor of the previous page */
-                cursor?: string;
-                /** @description Only events of this type */
-                type?: "user.registered" | "login.succeeded" | "login.failed" | "login.locked" | "token.refresh_reused" | "session.ended" | "logout" | "password.changed" | "password.reset_requested" | "password.reset" | "email.verified" | "user.updated" | "user.role_changed" | "user.deleted" | "signing_key.rotated" | "signing_key.revoked" | "api_key.created" | "api_key.revoked";
-            };
+            query?: never;
             header?: never;
-            path: {
-                /**
-                 * @description Positive integer id
-                 * @example 42
-                 */
-                id: number;
-            };
+            path?: never;
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description A page of the user's events */
+            /** @description The secret, its otpauth:// URL and a QR code of it; shown this once */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["SecurityEventPage"];
+                    "application/json": components["schemas"]["TotpSetup"];
                 };
             };
-            /** @description Invalid input: `validation_error` (with `details`) or `malformed_json` */
+            /** @description Invalid input: `validation_error` (with `details`) or `malformed_json`; `invalid_mfa_code` for a wrong second-factor code */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5892,7 +6279,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No usable token: `authorization_required`, `token_invalid`, `token_expired`, `token_revoked`, `wrong_token_type`, `fresh_token_required` or `invalid_credentials` */
+            /** @description No usable token: `authorization_required`, `token_invalid`, `token_expired`, `token_revoked`, `wrong_token_type`, `fresh_token_required`, `invalid_credentials` or `invalid_mfa_token` */
             401: {
                 headers: {
                     /** @description RFC 6750: `Bearer realm="boardkit"`, with `error="invalid_token"` when a token was sent */
@@ -5911,7 +6298,809 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `forbidden`: the caller may not do this */
+            /** @description `insufficient_scope`: API keys cannot use this route; or `forbidden`, as described above */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 403,
+                     *       "error": "Forbidden",
+                     *       "code": "forbidden",
+                     *       "message": "Only the board's author or an admin may change it"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `mfa_already_enabled`, `mfa_not_enabled` or `mfa_setup_required`: the factor is not in the state this step needs */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 409,
+                     *       "error": "Conflict",
+                     *       "code": "email_taken",
+                     *       "message": "An account with this email already exists"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `payload_too_large`: the body is over 64 KiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 413,
+                     *       "error": "Payload Too Large",
+                     *       "code": "payload_too_large",
+                     *       "message": "Request body is too large"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `unsupported_media_type`: a body that is not `application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 415,
+                     *       "error": "Unsupported Media Type",
+                     *       "code": "unsupported_media_type",
+                     *       "message": "Unsupported Media Type: text/plain"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `rate_limited`: too many requests from this address, or too many failed logins for this account */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "retry-after"?: number;
+                    /** @description Requests allowed per window (per-IP limits only, IETF draft) */
+                    "ratelimit-limit"?: number;
+                    /** @description Requests left in this window (per-IP limits only) */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until the window resets (per-IP limits only) */
+                    "ratelimit-reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 429,
+                     *       "error": "Too Many Requests",
+                     *       "code": "rate_limited",
+                     *       "message": "Too many requests; retry in 1 minute"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `payload_too_large`: the request headers are over 16 KiB (answered before routing; the connection is then closed) */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 431,
+                     *       "error": "Request Header Fields Too Large",
+                     *       "code": "payload_too_large",
+                     *       "message": "The request could not be parsed as HTTP"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `service_unavailable`: the database is unreachable; the API recovers by itself */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 503,
+                     *       "error": "Service Unavailable",
+                     *       "code": "service_unavailable",
+                     *       "message": "The database is not reachable"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    enableTotp: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "code": "492039"
+                 *     }
+                 */
+                "application/json": {
+                    /**
+                     * @description The 6 digits the authenticator app shows now, without spaces
+                     * @example 492039
+                     */
+                    code: string;
+                };
+            };
+        };
+        responses: {
+            /** @description TOTP is on; the recovery codes, shown this once */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RecoveryCodes"];
+                };
+            };
+            /** @description `invalid_mfa_code`: not a code of the secret for now (±30 s); `validation_error` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 400,
+                     *       "error": "Bad Request",
+                     *       "code": "validation_error",
+                     *       "message": "Invalid body: /email must match format \"email\"",
+                     *       "details": [
+                     *         {
+                     *           "path": "/email",
+                     *           "message": "must match format \"email\""
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No usable token: `authorization_required`, `token_invalid`, `token_expired`, `token_revoked`, `wrong_token_type`, `fresh_token_required`, `invalid_credentials` or `invalid_mfa_token` */
+            401: {
+                headers: {
+                    /** @description RFC 6750: `Bearer realm="boardkit"`, with `error="invalid_token"` when a token was sent */
+                    "www-authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 401,
+                     *       "error": "Unauthorized",
+                     *       "code": "token_expired",
+                     *       "message": "The token has expired"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `insufficient_scope`: API keys cannot use this route; or `forbidden`, as described above */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 403,
+                     *       "error": "Forbidden",
+                     *       "code": "forbidden",
+                     *       "message": "Only the board's author or an admin may change it"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `mfa_already_enabled`, `mfa_not_enabled` or `mfa_setup_required`: the factor is not in the state this step needs */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 409,
+                     *       "error": "Conflict",
+                     *       "code": "email_taken",
+                     *       "message": "An account with this email already exists"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `payload_too_large`: the body is over 64 KiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 413,
+                     *       "error": "Payload Too Large",
+                     *       "code": "payload_too_large",
+                     *       "message": "Request body is too large"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `unsupported_media_type`: a body that is not `application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 415,
+                     *       "error": "Unsupported Media Type",
+                     *       "code": "unsupported_media_type",
+                     *       "message": "Unsupported Media Type: text/plain"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `rate_limited`: too many requests from this address, or too many failed logins for this account */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "retry-after"?: number;
+                    /** @description Requests allowed per window (per-IP limits only, IETF draft) */
+                    "ratelimit-limit"?: number;
+                    /** @description Requests left in this window (per-IP limits only) */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until the window resets (per-IP limits only) */
+                    "ratelimit-reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 429,
+                     *       "error": "Too Many Requests",
+                     *       "code": "rate_limited",
+                     *       "message": "Too many requests; retry in 1 minute"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `payload_too_large`: the request headers are over 16 KiB (answered before routing; the connection is then closed) */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 431,
+                     *       "error": "Request Header Fields Too Large",
+                     *       "code": "payload_too_large",
+                     *       "message": "The request could not be parsed as HTTP"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `service_unavailable`: the database is unreachable; the API recovers by itself */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 503,
+                     *       "error": "Service Unavailable",
+                     *       "code": "service_unavailable",
+                     *       "message": "The database is not reachable"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    disableTotp: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "current_password": "correct horse battery staple"
+                 *     }
+                 */
+                "application/json": {
+                    /** @description The account's password */
+                    current_password: string;
+                };
+            };
+        };
+        responses: {
+            /** @description TOTP is off */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Invalid input: `validation_error` (with `details`) or `malformed_json`; `invalid_mfa_code` for a wrong second-factor code */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 400,
+                     *       "error": "Bad Request",
+                     *       "code": "validation_error",
+                     *       "message": "Invalid body: /email must match format \"email\"",
+                     *       "details": [
+                     *         {
+                     *           "path": "/email",
+                     *           "message": "must match format \"email\""
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No usable token: `authorization_required`, `token_invalid`, `token_expired`, `token_revoked`, `wrong_token_type`, `fresh_token_required`, `invalid_credentials` or `invalid_mfa_token` */
+            401: {
+                headers: {
+                    /** @description RFC 6750: `Bearer realm="boardkit"`, with `error="invalid_token"` when a token was sent */
+                    "www-authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 401,
+                     *       "error": "Unauthorized",
+                     *       "code": "token_expired",
+                     *       "message": "The token has expired"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `insufficient_scope`: API keys cannot use this route; or `forbidden`, as described above */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 403,
+                     *       "error": "Forbidden",
+                     *       "code": "forbidden",
+                     *       "message": "Only the board's author or an admin may change it"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `mfa_already_enabled`, `mfa_not_enabled` or `mfa_setup_required`: the factor is not in the state this step needs */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 409,
+                     *       "error": "Conflict",
+                     *       "code": "email_taken",
+                     *       "message": "An account with this email already exists"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `payload_too_large`: the body is over 64 KiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 413,
+                     *       "error": "Payload Too Large",
+                     *       "code": "payload_too_large",
+                     *       "message": "Request body is too large"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `unsupported_media_type`: a body that is not `application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 415,
+                     *       "error": "Unsupported Media Type",
+                     *       "code": "unsupported_media_type",
+                     *       "message": "Unsupported Media Type: text/plain"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `rate_limited`: too many requests from this address, or too many failed logins for this account */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "retry-after"?: number;
+                    /** @description Requests allowed per window (per-IP limits only, IETF draft) */
+                    "ratelimit-limit"?: number;
+                    /** @description Requests left in this window (per-IP limits only) */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until the window resets (per-IP limits only) */
+                    "ratelimit-reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 429,
+                     *       "error": "Too Many Requests",
+                     *       "code": "rate_limited",
+                     *       "message": "Too many requests; retry in 1 minute"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `payload_too_large`: the request headers are over 16 KiB (answered before routing; the connection is then closed) */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 431,
+                     *       "error": "Request Header Fields Too Large",
+                     *       "code": "payload_too_large",
+                     *       "message": "The request could not be parsed as HTTP"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `service_unavailable`: the database is unreachable; the API recovers by itself */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 503,
+                     *       "error": "Service Unavailable",
+                     *       "code": "service_unavailable",
+                     *       "message": "The database is not reachable"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    regenerateRecoveryCodes: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The new recovery codes, shown this once */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RecoveryCodes"];
+                };
+            };
+            /** @description Invalid input: `validation_error` (with `details`) or `malformed_json`; `invalid_mfa_code` for a wrong second-factor code */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 400,
+                     *       "error": "Bad Request",
+                     *       "code": "validation_error",
+                     *       "message": "Invalid body: /email must match format \"email\"",
+                     *       "details": [
+                     *         {
+                     *           "path": "/email",
+                     *           "message": "must match format \"email\""
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No usable token: `authorization_required`, `token_invalid`, `token_expired`, `token_revoked`, `wrong_token_type`, `fresh_token_required`, `invalid_credentials` or `invalid_mfa_token` */
+            401: {
+                headers: {
+                    /** @description RFC 6750: `Bearer realm="boardkit"`, with `error="invalid_token"` when a token was sent */
+                    "www-authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 401,
+                     *       "error": "Unauthorized",
+                     *       "code": "token_expired",
+                     *       "message": "The token has expired"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `insufficient_scope`: API keys cannot use this route; or `forbidden`, as described above */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 403,
+                     *       "error": "Forbidden",
+                     *       "code": "forbidden",
+                     *       "message": "Only the board's author or an admin may change it"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `mfa_already_enabled`, `mfa_not_enabled` or `mfa_setup_required`: the factor is not in the state this step needs */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 409,
+                     *       "error": "Conflict",
+                     *       "code": "email_taken",
+                     *       "message": "An account with this email already exists"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `payload_too_large`: the body is over 64 KiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 413,
+                     *       "error": "Payload Too Large",
+                     *       "code": "payload_too_large",
+                     *       "message": "Request body is too large"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `unsupported_media_type`: a body that is not `application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 415,
+                     *       "error": "Unsupported Media Type",
+                     *       "code": "unsupported_media_type",
+                     *       "message": "Unsupported Media Type: text/plain"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `rate_limited`: too many requests from this address, or too many failed logins for this account */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "retry-after"?: number;
+                    /** @description Requests allowed per window (per-IP limits only, IETF draft) */
+                    "ratelimit-limit"?: number;
+                    /** @description Requests left in this window (per-IP limits only) */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until the window resets (per-IP limits only) */
+                    "ratelimit-reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 429,
+                     *       "error": "Too Many Requests",
+                     *       "code": "rate_limited",
+                     *       "message": "Too many requests; retry in 1 minute"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `payload_too_large`: the request headers are over 16 KiB (answered before routing; the connection is then closed) */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 431,
+                     *       "error": "Request Header Fields Too Large",
+                     *       "code": "payload_too_large",
+                     *       "message": "The request could not be parsed as HTTP"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `service_unavailable`: the database is unreachable; the API recovers by itself */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 503,
+                     *       "error": "Service Unavailable",
+                     *       "code": "service_unavailable",
+                     *       "message": "The database is not reachable"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    listUserEvents: {
+        parameters: {
+            query?: {
+                /** @description Page size, 1–100 */
+                limit?: number;
+                /** @description next_cursor of the previous page */
+                cursor?: string;
+                /** @description Only events of this type */
+                type?: "user.registered" | "login.succeeded" | "login.failed" | "login.locked" | "token.refresh_reused" | "session.ended" | "logout" | "password.changed" | "password.reset_requested" | "password.reset" | "email.verified" | "user.updated" | "user.role_changed" | "user.deleted" | "signing_key.rotated" | "signing_key.revoked" | "api_key.created" | "api_key.revoked" | "mfa.enabled" | "mfa.disabled" | "mfa.recovery_codes_regenerated" | "mfa.recovery_code_used" | "mfa.failed";
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description Positive integer id
+                 * @example 42
+                 */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of the user's events */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SecurityEventPage"];
+                };
+            };
+            /** @description Invalid input: `validation_error` (with `details`) or `malformed_json`; `invalid_mfa_code` for a wrong second-factor code */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 400,
+                     *       "error": "Bad Request",
+                     *       "code": "validation_error",
+                     *       "message": "Invalid body: /email must match format \"email\"",
+                     *       "details": [
+                     *         {
+                     *           "path": "/email",
+                     *           "message": "must match format \"email\""
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No usable token: `authorization_required`, `token_invalid`, `token_expired`, `token_revoked`, `wrong_token_type`, `fresh_token_required`, `invalid_credentials` or `invalid_mfa_token` */
+            401: {
+                headers: {
+                    /** @description RFC 6750: `Bearer realm="boardkit"`, with `error="invalid_token"` when a token was sent */
+                    "www-authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "statusCode": 401,
+                     *       "error": "Unauthorized",
+                     *       "code": "token_expired",
+                     *       "message": "The token has expired"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `forbidden`: the caller may not do this; `mfa_required`: an admin right, from a login without a second factor (`MFA_REQUIRED_FOR_ADMINS`) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6016,7 +7205,7 @@ export interface operations {
                 /** @description next_cursor of the previous page */
                 cursor?: string;
                 /** @description Only events of this type */
-                type?: "user.registered" | "login.succeeded" | "login.failed" | "login.locked" | "token.refresh_reused" | "session.ended" | "logout" | "password.changed" | "password.reset_requested" | "password.reset" | "email.verified" | "user.updated" | "user.role_changed" | "user.deleted" | "signing_key.rotated" | "signing_key.revoked" | "api_key.created" | "api_key.revoked";
+                type?: "user.registered" | "login.succeeded" | "login.failed" | "login.locked" | "token.refresh_reused" | "session.ended" | "logout" | "password.changed" | "password.reset_requested" | "password.reset" | "email.verified" | "user.updated" | "user.role_changed" | "user.deleted" | "signing_key.rotated" | "signing_key.revoked" | "api_key.created" | "api_key.revoked" | "mfa.enabled" | "mfa.disabled" | "mfa.recovery_codes_regenerated" | "mfa.recovery_code_used" | "mfa.failed";
                 /** @description Only events about this user (`subject_user_id`) */
                 user_id?: number;
                 /**
@@ -6040,7 +7229,7 @@ export interface operations {
                     "application/json": components["schemas"]["SecurityEventPage"];
                 };
             };
-            /** @description Invalid input: `validation_error` (with `details`) or `malformed_json` */
+            /** @description Invalid input: `validation_error` (with `details`) or `malformed_json`; `invalid_mfa_code` for a wrong second-factor code */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6063,7 +7252,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No usable token: `authorization_required`, `token_invalid`, `token_expired`, `token_revoked`, `wrong_token_type`, `fresh_token_required` or `invalid_credentials` */
+            /** @description No usable token: `authorization_required`, `token_invalid`, `token_expired`, `token_revoked`, `wrong_token_type`, `fresh_token_required`, `invalid_credentials` or `invalid_mfa_token` */
             401: {
                 headers: {
                     /** @description RFC 6750: `Bearer realm="boardkit"`, with `error="invalid_token"` when a token was sent */
@@ -6082,7 +7271,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `forbidden`: the caller may not do this */
+            /** @description `forbidden`: the caller may not do this; `mfa_required`: an admin right, from a login without a second factor (`MFA_REQUIRED_FOR_ADMINS`) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6185,7 +7374,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiKeyPage"];
                 };
             };
-            /** @description Invalid input: `validation_error` (with `details`) or `malformed_json` */
+            /** @description Invalid input: `validation_error` (with `details`) or `malformed_json`; `invalid_mfa_code` for a wrong second-factor code */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6208,7 +7397,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No usable token: `authorization_required`, `token_invalid`, `token_expired`, `token_revoked`, `wrong_token_type`, `fresh_token_required` or `invalid_credentials` */
+            /** @description No usable token: `authorization_required`, `token_invalid`, `token_expired`, `token_revoked`, `wrong_token_type`, `fresh_token_required`, `invalid_credentials` or `invalid_mfa_token` */
             401: {
                 headers: {
                     /** @description RFC 6750: `Bearer realm="boardkit"`, with `error="invalid_token"` when a token was sent */
@@ -6346,7 +7535,7 @@ export interface operations {
                     "application/json": components["schemas"]["NewApiKey"];
                 };
             };
-            /** @description Invalid input: `validation_error` (with `details`) or `malformed_json` */
+            /** @description Invalid input: `validation_error` (with `details`) or `malformed_json`; `invalid_mfa_code` for a wrong second-factor code */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6369,7 +7558,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No usable token: `authorization_required`, `token_invalid`, `token_expired`, `token_revoked`, `wrong_token_type`, `fresh_token_required` or `invalid_credentials` */
+            /** @description No usable token: `authorization_required`, `token_invalid`, `token_expired`, `token_revoked`, `wrong_token_type`, `fresh_token_required`, `invalid_credentials` or `invalid_mfa_token` */
             401: {
                 headers: {
                     /** @description RFC 6750: `Bearer realm="boardkit"`, with `error="invalid_token"` when a token was sent */
@@ -6388,7 +7577,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `forbidden`: the caller may not do this */
+            /** @description `forbidden`: the caller may not do this; `mfa_required`: an admin right, from a login without a second factor (`MFA_REQUIRED_FOR_ADMINS`) */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -6526,7 +7715,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiKey"];
                 };
             };
-            /** @description Invalid input: `validation_error` (with `details`) or `malformed_json` */
+            /** @description Invalid input: `validation_error` (with `details`) or `malformed_json`; `invalid_mfa_code` for a wrong second-factor code */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6549,7 +7738,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No usable token: `authorization_required`, `token_invalid`, `token_expired`, `token_revoked`, `wrong_token_type`, `fresh_token_required` or `invalid_credentials` */
+            /** @description No usable token: `authorization_required`, `token_invalid`, `token_expired`, `token_revoked`, `wrong_token_type`, `fresh_token_required`, `invalid_credentials` or `invalid_mfa_token` */
             401: {
                 headers: {
                     /** @description RFC 6750: `Bearer realm="boardkit"`, with `error="invalid_token"` when a token was sent */
@@ -6687,7 +7876,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Invalid input: `validation_error` (with `details`) or `malformed_json` */
+            /** @description Invalid input: `validation_error` (with `details`) or `malformed_json`; `invalid_mfa_code` for a wrong second-factor code */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6710,7 +7899,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No usable token: `authorization_required`, `token_invalid`, `token_expired`, `token_revoked`, `wrong_token_type`, `fresh_token_required` or `invalid_credentials` */
+            /** @description No usable token: `authorization_required`, `token_invalid`, `token_expired`, `token_revoked`, `wrong_token_type`, `fresh_token_required`, `invalid_credentials` or `invalid_mfa_token` */
             401: {
                 headers: {
                     /** @description RFC 6750: `Bearer realm="boardkit"`, with `error="invalid_token"` when a token was sent */

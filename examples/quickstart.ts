@@ -21,7 +21,9 @@ export async function quickstart (baseUrl: string, log: (line: string) => void =
 
   const login = await client.POST('/login', { body: { email, password } })
   if (!login.data) throw new Error(`login: ${login.error?.code}`)
-  let tokens = login.data
+  // An account with a second factor gets a challenge instead, for POST /login/mfa; a new one has none.
+  if ('mfa_required' in login.data) throw new Error('login: this account needs a TOTP code (POST /login/mfa)')
+  let tokens: { access_token: string, refresh_token?: string } = login.data
   const auth = () => ({ headers: { authorization: `Bearer ${tokens.access_token}` } })
 
   const me = await client.GET('/me', auth())

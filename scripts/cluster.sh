@@ -74,6 +74,7 @@ start_instance () {
   env -i PATH="$PATH" HOME="${HOME:-/root}" \
     NODE_ENV="${NODE_ENV:-production}" HOST=127.0.0.1 PORT="$port" LOG_LEVEL="${LOG_LEVEL:-warn}" \
     DATABASE_URL="$(database_url "$i")" JWT_SECRET="$(cat "$CLUSTER_DIR/jwt-secret")" \
+    JWT_KEY_ENCRYPTION_SECRET="$(cat "$CLUSTER_DIR/key-secret")" \
     REDIS_URL=redis://127.0.0.1:6379 REDIS_KEY_PREFIX="boardkit-cluster:" TRUST_PROXY=loopback \
     METRICS_PORT="$(metrics_port "$i")" \
     RATE_LIMIT_AUTH="${RATE_LIMIT_AUTH:-10}" RATE_LIMIT_REFRESH="${RATE_LIMIT_REFRESH:-60}" \
@@ -144,6 +145,7 @@ start_all () {
   bash scripts/galera.sh start
 
   node -e "process.stdout.write(require('crypto').randomBytes(48).toString('base64url'))" >"$CLUSTER_DIR/jwt-secret"
+  node -e "process.stdout.write(require('crypto').randomBytes(48).toString('base64url'))" >"$CLUSTER_DIR/key-secret"
   # The first instance creates and migrates the database; the others then find it migrated
   # (starting them together would be safe too: the migration lock is a row).
   for i in "${INSTANCES[@]}"; do start_instance "$i"; done

@@ -70,6 +70,8 @@ const EnvSchema = Type.Object({
   WEBHOOK_URL: Type.Optional(Type.String({ pattern: '^https?://[^/?#]', description: 'Where every security event is POSTed (Standard Webhooks); https:// in production' })),
   WEBHOOK_SECRET: Type.Optional(Type.String({ pattern: '^(whsec_)?[A-Za-z0-9+/]+={0,2}$', description: 'The signing secret: base64 of 24-64 random bytes, optionally prefixed whsec_' })),
   AUDIT_RETENTION: Duration('400d'),
+  // Unset: true in production, false elsewhere (loadConfig below).
+  MFA_REQUIRED_FOR_ADMINS: Type.Optional(Type.Boolean({ description: 'Admin rights only from a login with a second factor (403 mfa_required otherwise)' })),
   APP_URL: Type.String({ pattern: '^https?://[^/?#]+(/[^?#]*)?$', default: 'http://127.0.0.1:3000', description: 'Where the links in mails point' }),
   // API.md §11: the per-IP counts shared by every instance. Unset: each process counts alone.
   REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://' })),
@@ -100,7 +102,7 @@ type DurationKey = 'DB_CONNECT_TIMEOUT' | 'DB_QUERY_TIMEOUT' | 'BODY_DISCARD_TIM
   | 'MAIL_RETRY_FOR' | 'OUTBOX_RETRY_BASE' | 'OUTBOX_POLL_INTERVAL' | 'OUTBOX_LEASE' | 'AUDIT_RETENTION'
 
 /** Durations are milliseconds; everything else keeps its environment name and parsed type. */
-export type Config = Readonly<Omit<Env, DurationKey | 'JWT_SECRET' | 'CORS_ORIGINS' | 'JWT_KEY_ENCRYPTION_SECRET' | 'TRUST_PROXY' | 'OTEL_TRACES_SAMPLER_ARG'> & Record<DurationKey, number> & {
+export type Config = Readonly<Omit<Env, DurationKey | 'JWT_SECRET' | 'CORS_ORIGINS' | 'JWT_KEY_ENCRYPTION_SECRET' | 'TRUST_PROXY' | 'MFA_REQUIRED_FOR_ADMINS' | 'OTEL_TRACES_SAMPLER_ARG'> & Record<DurationKey, number> & {
   /** The ratio of the traceidratio samplers (1 when unset: every trace). */
   OTEL_TRACES_SAMPLER_ARG: number
   /** Fastify's `trustProxy` (proxy-addr): false, a hop count, or the proxies' addresses and CIDRs. */
@@ -110,6 +112,7 @@ export type Config = Readonly<Omit<Env, DurationKey | 'JWT_SECRET' | 'CORS_ORIGI
   JWT_SECRET: string
   /** True when no secret was configured and one was generated for this process only. */
   JWT_SECRET_GENERATED: boolean
+  MFA_REQUIRED_FOR_ADMINS: boolean
 }>
 
 export class ConfigError extends Error {
@@ -170,9 +173,10 @@ export function loadConfig(source: Record<string, string | undefined>): Config {
   }
 
   const keySecret = env.JWT_KEY_ENCRYPTION_SECRET
-  // Only the asymmetric algorithms store private keys; HS256 needs no encryption secret.
-  if (env.JWT_ALGORITHM !== 'HS256' && env.NODE_ENV === 'production') {
-    if (!keySecret) throw new ConfigError(`JWT_KEY_ENCRYPTION_SECRET: required in production with JWT_ALGORITHM=${env.JWT_ALGORITHM}`)
+  // It encrypts the TOTP secrets (API.md §13) under every algorithm, and the private signing keys
+  // under EdDSA and ES256: the fixed development value would leave them as good as in clear.
+  if (env.NODE_ENV === 'production') {
+    if (!keySecret) throw new ConfigError('JWT_KEY_ENCRYPTION_SECRET: required in production (it encrypts the stored TOTP secrets and signing keys); at least 32 random bytes')
     if (keySecret === EXAMPLE_KEY_ENCRYPTION_SECRET) throw new ConfigError('JWT_KEY_ENCRYPTION_SECRET: still the .env.example placeholder; set a random secret')
     if (Buffer.byteLength(keySecret) < MIN_SECRET_BYTES) throw new ConfigError(`JWT_KEY_ENCRYPTION_SECRET: must be at least ${MIN_SECRET_BYTES} bytes in production`)
   } else if (keySecret && Buffer.byteLength(keySecret) < MIN_SECRET_BYTES) {
@@ -228,6 +232,9 @@ export function loadConfig(source: Record<string, string | undefined>): Config {
     APP_URL: env.APP_URL.replace(/\/+$/, ''),
     JWT_SECRET: secret ?? randomBytes(48).toString('base64url'),
     JWT_SECRET_GENERATED: !secret,
+    // PCI DSS 4 §8.4.1 and SOC 2 practice: administrative access needs a second factor. Off
+    // outside production, so development and tests can use an admin without enrolling one.
+    MFA_REQUIRED_FOR_ADMINS: env.MFA_REQUIRED_FOR_ADMINS ?? env.NODE_ENV === 'production',
   })
 }
 

@@ -21,6 +21,12 @@ export type ErrorCode =
   | 'invalid_reset_token'
   | 'invalid_verification_token'
   | 'email_not_verified'
+  | 'invalid_mfa_code'
+  | 'invalid_mfa_token'
+  | 'mfa_required'
+  | 'mfa_already_enabled'
+  | 'mfa_not_enabled'
+  | 'mfa_setup_required'
   | 'insufficient_scope'
 
 export interface ErrorDetail {

@@ -4,7 +4,7 @@ import type { InjectOptions, LightMyRequestResponse } from 'fastify'
 import { connect } from 'node:net'
 import t, { type Test } from 'tap'
 import { buildApp, type App } from '../src/app.js'
-import { bearer, build, decodeJwt, freePort, newUser, registerAndLogin, testConfig, type Session } from './helper.js'
+import { bearer, build, decodeJwt, enrolTotp, freePort, newUser, registerAndLogin, testConfig, totpCode, type Session } from './helper.js'
 
 // The contract test: for every operation in the generated OpenAPI document and every status it
 // documents, make the live API answer with that status, then check the body against the
@@ -80,6 +80,29 @@ t.test('live responses match the OpenAPI document', async (t) => {
     const cookie = /__Host-refresh=[^;]*/.exec(String(response.headers['set-cookie']))![0]
     return { cookie, 'x-requested-with': 'contract' }
   }
+  /** A user with TOTP on (API.md §13), and what logging in as them needs. */
+  const totpUser = async () => {
+    const me = await user()
+    return { ...me, ...await enrolTotp(app, me) }
+  }
+  // Two TOTP users made once (each costs three argon2 runs): one whose session the cases that
+  // change nothing of it use, one that only logs in (a recovery-code login ends its other sessions).
+  let enrolled: ReturnType<typeof totpUser> | undefined
+  const enrolledUser = () => (enrolled ??= totpUser())
+  let loggingIn: ReturnType<typeof totpUser> | undefined
+  let recoveryCodesUsed = 0
+  /** A challenge of a TOTP user's password login, and a recovery code that finishes it (a TOTP code works once a step). */
+  const mfaLogin = async () => {
+    const me = await (loggingIn ??= totpUser())
+    const challenge = await app.inject({ method: 'POST', url: '/login', payload: { email: me.user.email, password: me.password } })
+    return { mfa_token: String(challenge.json().mfa_token), recovery_code: me.recoveryCodes[recoveryCodesUsed++ % me.recoveryCodes.length]! }
+  }
+  /** A user who has set up TOTP but not enabled it yet, and the secret to make codes from. */
+  const pendingTotp = async () => {
+    const me = await user()
+    const setup = await app.inject({ method: 'POST', url: '/mfa/totp/setup', headers: bearer(me.access_token) })
+    return { ...me, secret: String(setup.json().secret) }
+  }
   const MISSING_SESSION = '00000000-0000-7000-8000-000000000000'
   const sidOf = (session: Session) => String(decodeJwt(session.access_token).sid)
   const as = (session: Session) => bearer(session.access_token)
@@ -140,6 +163,13 @@ t.test('live responses match the OpenAPI document', async (t) => {
     revokeApiKey: async () => { const me = await user(); return { method: 'DELETE', url: `/api-keys/${(await apiKeyOf(me)).id}`, headers: as(me) } },
     listEvents: async () => ({ method: 'GET', url: `/admin/events?type=login.succeeded&since=${new Date(Date.now() - 60_000).toISOString()}`, headers: as(await admin()) }),
     getMetrics: async () => ({ method: 'GET', url: '/metrics', headers: { authorization: `Bearer ${METRICS_TOKEN}` } }),
+    // Browser mode, so that the documented Set-Cookie is there to check.
+    loginMfa: async () => ({ method: 'POST', url: '/login/mfa?refresh=cookie', payload: await mfaLogin() }),
+    setupTotp: async () => ({ method: 'POST', url: '/mfa/totp/setup', headers: as(await user()) }),
+    enableTotp: async () => { const me = await pendingTotp(); return { method: 'POST', url: '/mfa/totp/enable', headers: as(me), payload: { code: totpCode(me.secret) } } },
+    disableTotp: async () => { const me = await totpUser(); return { method: 'POST', url: '/mfa/totp/disable', headers: as(me), payload: { current_password: me.password } } },
+    // Its own session stays; the codes it replaces are nobody else's.
+    regenerateRecoveryCodes: async () => ({ method: 'POST', url: '/mfa/recovery-codes', headers: as(await enrolledUser()) }),
   }
 
   // The error cases, by operation and status. 429 and 503 are generic (see below).
@@ -259,6 +289,31 @@ t.test('live responses match the OpenAPI document', async (t) => {
       401: async () => ({ method: 'GET', url: '/users/1/events' }),
       403: async () => ({ method: 'GET', url: `/users/${(await user()).user.id}/events`, headers: as(await user()) }),
       404: async () => ({ method: 'GET', url: `/users/${MISSING}/events`, headers: as(await admin()) }),
+    },
+    loginMfa: {
+      400: async () => { const { mfa_token: token } = await mfaLogin(); return { method: 'POST', url: '/login/mfa', payload: { mfa_token: token, recovery_code: 'not-a-recovery-code' } } },
+      401: async () => ({ method: 'POST', url: '/login/mfa', payload: { mfa_token: 'A'.repeat(43), code: '123456' } }),
+    },
+    setupTotp: {
+      // It takes no body, but a body sent anyway is parsed: broken JSON is a 400 malformed_json.
+      400: async () => ({ method: 'POST', url: '/mfa/totp/setup', headers: { ...as(await user()), 'content-type': 'application/json' }, payload: '{"x": ' }),
+      401: async () => ({ method: 'POST', url: '/mfa/totp/setup' }),
+      409: async () => ({ method: 'POST', url: '/mfa/totp/setup', headers: as(await enrolledUser()) }),
+    },
+    enableTotp: {
+      400: async () => { const me = await pendingTotp(); const code = totpCode(me.secret); return { method: 'POST', url: '/mfa/totp/enable', headers: as(me), payload: { code: code === '000000' ? '000001' : '000000' } } },
+      401: async () => ({ method: 'POST', url: '/mfa/totp/enable', payload: { code: '123456' } }),
+      409: async () => ({ method: 'POST', url: '/mfa/totp/enable', headers: as(await user()), payload: { code: '123456' } }),
+    },
+    disableTotp: {
+      400: async () => ({ method: 'POST', url: '/mfa/totp/disable', headers: as(await enrolledUser()), payload: {} }),
+      401: async () => ({ method: 'POST', url: '/mfa/totp/disable', headers: as(await enrolledUser()), payload: { current_password: 'not my password' } }),
+      409: async () => { const me = await user(); return { method: 'POST', url: '/mfa/totp/disable', headers: as(me), payload: { current_password: me.password } } },
+    },
+    regenerateRecoveryCodes: {
+      400: async () => ({ method: 'POST', url: '/mfa/recovery-codes', headers: { ...as(await enrolledUser()), 'content-type': 'application/json' }, payload: '{"x": ' }),
+      401: async () => ({ method: 'POST', url: '/mfa/recovery-codes' }),
+      409: async () => ({ method: 'POST', url: '/mfa/recovery-codes', headers: as(await user()) }),
     },
     createApiKey: {
       400: async () => ({ method: 'POST', url: '/api-keys', headers: as(await user()), payload: { name: 'contract', scopes: [] } }),

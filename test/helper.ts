@@ -3,6 +3,7 @@ import { createServer } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import type { LightMyRequestResponse } from 'fastify'
 import { createConnection } from 'mysql2/promise'
+import { generateSync } from 'otplib'
 import type { Test } from 'tap'
 import { buildApp, type App } from '../src/app.js'
 import { loadConfig, type Config } from '../src/config.js'
@@ -119,4 +120,31 @@ export function assertUnauthorized (t: Test, response: LightMyRequestResponse, c
   const challenge = String(response.headers['www-authenticate'] ?? '')
   t.match(challenge, /^Bearer realm="boardkit"/, `${what}: WWW-Authenticate Bearer realm="boardkit"`)
   if (code !== 'authorization_required') t.match(challenge, /error="invalid_token"/, `${what}: error="invalid_token" when a token was sent`)
+}
+
+// ---- the second factor (API.md §13)
+
+/** The TOTP code of `secret` for the step `offset` steps from now, as an authenticator app computes it. */
+export function totpCode (secret: string, offset = 0, now = Date.now()): string {
+  return generateSync({ secret, epoch: Math.floor(now / 1000) + offset * 30 })
+}
+
+/**
+ * Waits, if need be, until the current 30 s step has at least `margin` ms left, so that a test
+ * that computes codes around "now" and sends them is not cut in two by a step boundary.
+ */
+export async function awayFromStepEdge (margin = 4000): Promise<void> {
+  const left = 30_000 - (Date.now() % 30_000)
+  if (left < margin) await new Promise((resolve) => setTimeout(resolve, left + 50))
+}
+
+/** Turns TOTP on for the session's user (setup, then enable with a code): its secret and recovery codes. */
+export async function enrolTotp (app: App, session: { access_token: string }): Promise<{ secret: string, recoveryCodes: string[] }> {
+  const setup = await app.inject({ method: 'POST', url: '/mfa/totp/setup', headers: bearer(session.access_token) })
+  if (setup.statusCode !== 200) throw new Error(`setup failed: ${setup.body}`)
+  const { secret } = setup.json() as { secret: string }
+  // No wait for a step edge: a code made now is accepted in the next step too (±1).
+  const enabled = await app.inject({ method: 'POST', url: '/mfa/totp/enable', headers: bearer(session.access_token), payload: { code: totpCode(secret) } })
+  if (enabled.statusCode !== 200) throw new Error(`enable failed: ${enabled.body}`)
+  return { secret, recoveryCodes: (enabled.json() as { recovery_codes: string[] }).recovery_codes }
 }

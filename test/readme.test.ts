@@ -126,7 +126,9 @@ t.test('the README walkthrough works as written', async (t) => {
   const [registered, me, status, revoked] = parts as [Record<string, unknown>, Record<string, unknown>, string, Record<string, unknown>]
   t.match(registered, { id: Number, email: 'ada@example.com', name: 'Ada Lovelace', role: 'user' }, 'register: the user JSON')
   t.notOk(registered && 'password' in registered, 'no password in the user JSON')
-  t.same(me, registered, '/me: the same user')
+  const { mfa, ...meUser } = me ?? {}
+  t.same(meUser, registered, '/me: the same user')
+  t.same(mfa, { totp: false, passkeys: 0, recovery_codes_left: 0 }, '/me: and no second factor (API.md §13)')
   t.equal(status, '204', 'logout: 204')
   t.match(output, /204\n/, '204 ends its line')
   t.same(revoked && Object.keys(revoked).sort(), ['code', 'error', 'message', 'statusCode'])

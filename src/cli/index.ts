@@ -26,8 +26,8 @@ commands:
       as JSON lines.
   purge-blocklist
       Deletes expired token blocklist rows, spent login-failure windows, events older than
-      AUDIT_RETENTION and delivered outbox rows now (the server also does this every
-      BLOCKLIST_PURGE_INTERVAL).
+      AUDIT_RETENTION, delivered outbox rows and expired second-factor challenges now (the
+      server also does this every BLOCKLIST_PURGE_INTERVAL).
   seed
       Demo data: users alice@example.com (admin), bob@example.com, carol@example.com, all with
       the password "demo-password", and 300 boards. Does nothing if they exist.`
@@ -81,7 +81,7 @@ async function createAdmin (app: App, args: string[]) {
 
 async function purgeBlocklist (app: App) {
   const removed = await purgeExpired(app)
-  console.log(`removed ${removed.tokens} expired blocklist rows, ${removed.sessions} expired or ended sessions, ${removed.loginFailures} login-failure rows, ${removed.oneTimeTokens} old one-time tokens, ${removed.events} events past AUDIT_RETENTION and ${removed.outbox} finished outbox rows`)
+  console.log(`removed ${removed.tokens} expired blocklist rows, ${removed.sessions} expired or ended sessions, ${removed.loginFailures} login-failure rows, ${removed.oneTimeTokens} old one-time tokens, ${removed.events} events past AUDIT_RETENTION, ${removed.outbox} finished outbox rows and ${removed.mfaChallenges} expired second-factor challenges`)
 }
 
 const DEMO_PASSWORD = 'demo-password'

@@ -1,7 +1,7 @@
 // The boardkit demo client, in browser mode (API.md §8): log in, call protected routes with the
 // Bearer header, refresh on 401 token_expired, list and create boards, see and end sessions,
 // log out; ask for a password-reset mail, set a new password and verify the email from the
-// mailed links (API.md §10).
+// mailed links (API.md §10); turn on a second factor and log in with it (API.md §13).
 //
 // The access token lives in this script's memory only, never in localStorage or sessionStorage:
 // any script on the page can read storage. The refresh token is not ours to hold at all: the API
@@ -17,6 +17,7 @@
 let tokens = null // { access_token, user }; the refresh token is in the HttpOnly cookie
 let nextCursor = null
 let resetToken = null // the token of a reset link, until it is spent
+let mfaToken = null // the challenge of a login that waits for its second factor
 
 // Not a secret, only a hint: whether this browser had a session when the page was last left, so
 // a signed-out visitor's page load does not try a refresh that can only fail.
@@ -51,6 +52,10 @@ function refreshTokens () {
   return refreshing
 }
 
+// 401s that do not mean the session is over: a step that needs a login rather than a refresh,
+// and a wrong password typed to confirm one.
+const NOT_SIGNED_OUT = ['fresh_token_required', 'invalid_credentials']
+
 /**
  * A call with the access token; on 401 token_expired, refresh once and try again. When the
  * session is over (revoked elsewhere, refresh refused) it signs out and resolves to null.
@@ -66,7 +71,7 @@ async function api (method, path, body) {
     }
     result = await request(method, path, body, tokens.access_token)
   }
-  if (result.status === 401) {
+  if (result.status === 401 && !NOT_SIGNED_OUT.includes(result.data.code)) {
     signedOut(result.data.message)
     return null
   }
@@ -80,15 +85,17 @@ function signedIn (data) {
   $('#whoami').hidden = false
   $('#logout').hidden = false
   $('#login-section').hidden = true
+  $('#mfa-login-section').hidden = true
   $('#forgot-section').hidden = true
   $('#reset-section').hidden = true
   $('#boards-section').hidden = false
   $('#sessions-section').hidden = false
+  $('#security-section').hidden = false
   $('#activity-section').hidden = false
   $('#verify-banner').hidden = Boolean(data.user.email_verified_at)
   $('#boards').replaceChildren()
   nextCursor = null
-  return Promise.all([loadBoards(), loadSessions(), loadActivity()])
+  return Promise.all([loadBoards(), loadSessions(), loadActivity(), loadMfaStatus()])
 }
 
 function signedOut (text) {
@@ -97,18 +104,22 @@ function signedOut (text) {
   $('#whoami').hidden = true
   $('#logout').hidden = true
   $('#login-section').hidden = false
+  $('#mfa-login-section').hidden = true
   $('#forgot-section').hidden = true
   $('#reset-section').hidden = true
   $('#boards-section').hidden = true
   $('#sessions-section').hidden = true
+  $('#security-section').hidden = true
   $('#activity-section').hidden = true
   $('#verify-banner').hidden = true
+  hideEnrolment()
+  hideRecoveryCodes()
   say(text)
 }
 
-/** Only one of the signed-out views (log in, forgot password, new password) at a time. */
+/** Only one of the signed-out views (log in, second factor, forgot password, new password) at a time. */
 function showView (id) {
-  for (const view of ['#login-section', '#forgot-section', '#reset-section']) $(view).hidden = view !== id
+  for (const view of ['#login-section', '#mfa-login-section', '#forgot-section', '#reset-section']) $(view).hidden = view !== id
 }
 
 function sessionItem (session) {
@@ -199,11 +210,150 @@ async function loadBoards () {
 async function login (email, password) {
   const { status, data } = await request('POST', '/login?refresh=cookie', { email, password })
   if (status !== 200) return say(data.message, true)
-  say('')
   // Do not keep the password in the (hidden) form for the whole session.
   $('#login-form').reset()
+  if (data.mfa_required) {
+    // The password was right; the login waits for a code (API.md §13), in memory only.
+    mfaToken = data.mfa_token
+    useRecoveryCode(false)
+    showView('#mfa-login-section')
+    say('Enter the code your authenticator app shows.')
+    $('#mfa-login-form').elements.code.focus()
+    return
+  }
+  say('')
   await signedIn(data)
 }
+
+/** The second step of a login: a TOTP code, or a recovery code in its place. */
+function useRecoveryCode (yes) {
+  const form = $('#mfa-login-form')
+  $('#mfa-code-label').hidden = yes
+  $('#mfa-recovery-label').hidden = !yes
+  form.elements.code.required = !yes
+  form.elements.recovery_code.required = yes
+  $('#mfa-use-recovery').textContent = yes ? 'Use the authenticator app instead' : 'Use a recovery code instead'
+}
+
+$('#mfa-use-recovery').addEventListener('click', () => useRecoveryCode($('#mfa-code-label').hidden === false))
+$('#mfa-cancel').addEventListener('click', () => {
+  mfaToken = null
+  $('#mfa-login-form').reset()
+  showView('#login-section')
+  say('')
+})
+
+$('#mfa-login-form').addEventListener('submit', async (event) => {
+  event.preventDefault()
+  const form = new FormData(event.target)
+  const byRecovery = $('#mfa-code-label').hidden
+  const body = byRecovery ? { mfa_token: mfaToken, recovery_code: form.get('recovery_code') } : { mfa_token: mfaToken, code: form.get('code') }
+  const { status, data } = await request('POST', '/login/mfa?refresh=cookie', body)
+  if (status === 401 && data.code === 'invalid_mfa_token') {
+    // Expired, out of tries, or voided: the password must be typed again.
+    mfaToken = null
+    event.target.reset()
+    showView('#login-section')
+    return say(data.message, true)
+  }
+  if (status !== 200) {
+    event.target.elements[byRecovery ? 'recovery_code' : 'code'].value = ''
+    return say(data.message, true)
+  }
+  mfaToken = null
+  event.target.reset()
+  say(byRecovery ? 'Signed in with a recovery code; it is used up, and your other sessions were ended.' : '')
+  await signedIn(data)
+})
+
+// ---- the second factor's settings (API.md §13)
+
+async function loadMfaStatus () {
+  const result = await api('GET', '/me')
+  if (!result) return
+  const { totp, recovery_codes_left: left } = result.data.mfa
+  $('#mfa-status').textContent = totp
+    ? `On: logins need a code from your authenticator app. ${left} recovery ${left === 1 ? 'code' : 'codes'} left.`
+    : 'Off: your password alone logs you in.'
+  $('#totp-on').hidden = !totp
+  $('#totp-off').hidden = totp
+}
+
+function hideEnrolment () {
+  $('#totp-enrol').hidden = true
+  $('#totp-qr').removeAttribute('src')
+  $('#totp-secret').textContent = ''
+  $('#totp-enable-form').reset()
+}
+
+/** The recovery codes, shown once: gone from the page when the user says they are saved. */
+function showRecoveryCodes (codes) {
+  $('#recovery-codes').replaceChildren(...codes.map((code) => {
+    const item = document.createElement('li')
+    item.textContent = code
+    return item
+  }))
+  $('#recovery-codes-panel').hidden = false
+}
+
+function hideRecoveryCodes () {
+  $('#recovery-codes').replaceChildren()
+  $('#recovery-codes-panel').hidden = true
+}
+
+$('#totp-setup').addEventListener('click', async () => {
+  const result = await api('POST', '/mfa/totp/setup')
+  if (!result) return
+  if (result.status !== 200) return say(result.data.message, true)
+  // The QR code is an SVG in a data: URL, made by the API: the CSP lets images come from data:.
+  $('#totp-qr').src = result.data.qr_code
+  $('#totp-secret').textContent = result.data.secret
+  $('#totp-off').hidden = true
+  $('#totp-enrol').hidden = false
+  say('')
+  $('#totp-enable-form').elements.code.focus()
+})
+
+$('#totp-enrol-cancel').addEventListener('click', () => {
+  hideEnrolment()
+  $('#totp-off').hidden = false
+})
+
+$('#totp-enable-form').addEventListener('submit', async (event) => {
+  event.preventDefault()
+  const result = await api('POST', '/mfa/totp/enable', { code: new FormData(event.target).get('code') })
+  if (!result) return
+  if (result.status !== 200) {
+    event.target.reset()
+    return say(result.data.message, true)
+  }
+  hideEnrolment()
+  showRecoveryCodes(result.data.recovery_codes)
+  say('Two-factor authentication is on; your other sessions were ended. Your next login will ask for a code.')
+  await Promise.all([loadMfaStatus(), loadSessions(), loadActivity()])
+})
+
+$('#recovery-codes-done').addEventListener('click', () => hideRecoveryCodes())
+
+$('#recovery-codes-new').addEventListener('click', async () => {
+  const result = await api('POST', '/mfa/recovery-codes')
+  if (!result) return
+  if (result.status !== 200) return say(result.data.message, true)
+  showRecoveryCodes(result.data.recovery_codes)
+  say('New recovery codes: the old ones no longer work, and your other sessions were ended.')
+  await Promise.all([loadMfaStatus(), loadSessions(), loadActivity()])
+})
+
+$('#totp-disable-form').addEventListener('submit', async (event) => {
+  event.preventDefault()
+  const result = await api('POST', '/mfa/totp/disable', { current_password: new FormData(event.target).get('current_password') })
+  event.target.reset()
+  if (!result) return
+  if (result.status !== 204) return say(result.data.message, true)
+  hideRecoveryCodes()
+  say('Two-factor authentication is off; your other sessions were ended.')
+  await Promise.all([loadMfaStatus(), loadSessions(), loadActivity()])
+})
 
 $('#login-form').addEventListener('submit', async (event) => {
   event.preventDefault()

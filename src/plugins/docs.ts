@@ -21,6 +21,10 @@ const DESCRIPTION = [
   '**Sessions.** Each login is a session (the `sid` of its tokens): `GET /sessions` lists yours, `DELETE /sessions/{id}` ends one.',
   '**Browser mode.** A single-page app logs in with `POST /login?refresh=cookie`: the refresh token then lives only in an ' +
     '`HttpOnly` `__Host-refresh` cookie, and `POST /refresh` with `X-Requested-With` and no token reads it.',
+  '**Second factor.** With TOTP on (`POST /mfa/totp/setup`, then `/mfa/totp/enable` with a first code), `POST /login` answers ' +
+    '`{"mfa_required": true, "mfa_token": "…", "methods": ["totp", "recovery_code"]}` instead of tokens; `POST /login/mfa` ' +
+    'with the `mfa_token` and a `code` (or a `recovery_code`) finishes the login. Access tokens carry `amr` (RFC 8176): ' +
+    '`["pwd"]`, or `["pwd", "otp"]` after a second factor, kept through refreshes.',
   '**Errors** always have the shape of the `Error` schema; `code` is stable, `message` is not.',
 ].join('\n\n')
 
@@ -40,17 +44,17 @@ const example = (statusCode: number, error: string, code: string, message: strin
 /** What each error status means in this API, the headers it carries and a typical body. */
 const ERROR_RESPONSES: Record<string, { description: string, headers?: object, example: object }> = {
   400: {
-    description: 'Invalid input: `validation_error` (with `details`) or `malformed_json`',
+    description: 'Invalid input: `validation_error` (with `details`) or `malformed_json`; `invalid_mfa_code` for a wrong second-factor code',
     example: example(400, 'Bad Request', 'validation_error', 'Invalid body: /email must match format "email"',
       [{ path: '/email', message: 'must match format "email"' }]),
   },
   401: {
     description: 'No usable token: `authorization_required`, `token_invalid`, `token_expired`, `token_revoked`, ' +
-      '`wrong_token_type`, `fresh_token_required` or `invalid_credentials`',
+      '`wrong_token_type`, `fresh_token_required`, `invalid_credentials` or `invalid_mfa_token`',
     headers: { 'www-authenticate': { type: 'string', description: 'RFC 6750: `Bearer realm="boardkit"`, with `error="invalid_token"` when a token was sent' } },
     example: example(401, 'Unauthorized', 'token_expired', 'The token has expired'),
   },
-  403: { description: '`forbidden`: the caller may not do this', example: example(403, 'Forbidden', 'forbidden', 'Only the board\'s author or an admin may change it') },
+  403: { description: '`forbidden`: the caller may not do this; `mfa_required`: an admin right, from a login without a second factor (`MFA_REQUIRED_FOR_ADMINS`)', example: example(403, 'Forbidden', 'forbidden', 'Only the board\'s author or an admin may change it') },
   404: { description: '`not_found`', example: example(404, 'Not Found', 'not_found', 'Board not found') },
   409: { description: 'Conflict: `email_taken` or `last_admin`', example: example(409, 'Conflict', 'email_taken', 'An account with this email already exists') },
   413: {
@@ -147,6 +151,7 @@ export default fp(async (app) => {
         { name: 'boards', description: 'Posts, newest first; their author or an admin may change them' },
         { name: 'account', description: 'Password reset and email verification by mailed single-use links' },
         { name: 'sessions', description: 'Where you are signed in: list your sessions, end one' },
+        { name: 'mfa', description: 'Second factor: TOTP (an authenticator app) and recovery codes' },
         { name: 'admin', description: 'For admins: the audit log of every account' },
         { name: 'api-keys', description: 'Personal access tokens for scripts, CI jobs and Postman' },
         { name: 'operations', description: 'Liveness, readiness and metrics' },

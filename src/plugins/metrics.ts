@@ -17,7 +17,10 @@ import { ref, ErrorSchema } from '../schemas/shared.js'
 // unknown route. Labels carry route templates and classes, never an id, an email or a raw URL,
 // so the number of series is fixed by the code, not by the traffic.
 
-export type LoginOutcome = 'succeeded' | 'failed' | 'locked' | 'email_not_verified'
+export type LoginOutcome = 'succeeded' | 'failed' | 'locked' | 'email_not_verified' | 'mfa_required'
+/** POST /login/mfa (API.md §13): which factor, and how it went. */
+export type SecondFactorMethod = 'totp' | 'recovery_code'
+export type SecondFactorOutcome = 'succeeded' | 'wrong_code' | 'invalid_token'
 export type RateLimit = 'auth' | 'refresh' | 'global' | 'account'
 export interface OutboxState {
   /** Messages waiting to be delivered. */
@@ -32,6 +35,7 @@ export interface Metrics {
   /** The database pool's reports (db/pool.ts); undefined when nothing is collected. */
   readonly pool: PoolObserver | undefined
   countLogin (outcome: LoginOutcome): void
+  countSecondFactor (method: SecondFactorMethod, outcome: SecondFactorOutcome): void
   countRefreshReuse (): void
   countRateLimited (limit: RateLimit): void
   /**
@@ -65,6 +69,7 @@ const DISABLED: Metrics = Object.freeze({
   enabled: false,
   pool: undefined,
   countLogin () {},
+  countSecondFactor () {},
   countRefreshReuse () {},
   countRateLimited () {},
   observeOutbox () {},
@@ -140,11 +145,15 @@ async function createMetrics (config: Config, log: FastifyBaseLogger) {
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
     registers: [registry],
   })
-  const logins = new Counter({ name: 'boardkit_auth_logins_total', help: 'POST /login outcomes: succeeded, failed (wrong email or password), locked (per-account lockout), email_not_verified', labelNames: ['outcome'], registers: [registry] })
+  const logins = new Counter({ name: 'boardkit_auth_logins_total', help: 'Login outcomes: succeeded (POST /login, or POST /login/mfa), failed (wrong email or password), locked (per-account lockout), email_not_verified, mfa_required (the password was right; a second factor is asked for)', labelNames: ['outcome'], registers: [registry] })
+  const secondFactors = new Counter({ name: 'boardkit_auth_second_factor_total', help: 'POST /login/mfa outcomes by method (totp, recovery_code): succeeded, wrong_code, invalid_token (unknown, expired or spent mfa_token)', labelNames: ['method', 'outcome'], registers: [registry] })
   const refreshReuse = new Counter({ name: 'boardkit_auth_refresh_reuse_detected_total', help: 'Spent refresh tokens presented after the grace period: the session was revoked', registers: [registry] })
   const rateLimited = new Counter({ name: 'boardkit_rate_limit_rejections_total', help: 'Requests refused with 429, by limit: per-IP auth, refresh or global, or the per-account lockout', labelNames: ['limit'], registers: [registry] })
   // Every known label value from the start, so that rate() and absent() work before the first event.
-  for (const outcome of ['succeeded', 'failed', 'locked', 'email_not_verified']) logins.labels(outcome).inc(0)
+  for (const outcome of ['succeeded', 'failed', 'locked', 'email_not_verified', 'mfa_required']) logins.labels(outcome).inc(0)
+  for (const method of ['totp', 'recovery_code']) {
+    for (const outcome of ['succeeded', 'wrong_code', 'invalid_token']) secondFactors.labels(method, outcome).inc(0)
+  }
   for (const limit of ['auth', 'refresh', 'global', 'account']) rateLimited.labels(limit).inc(0)
 
   let readOutbox: (() => OutboxState | Promise<OutboxState>) | undefined
@@ -168,6 +177,7 @@ async function createMetrics (config: Config, log: FastifyBaseLogger) {
     enabled: true,
     pool,
     countLogin: (outcome: LoginOutcome) => logins.labels(outcome).inc(),
+    countSecondFactor: (method: SecondFactorMethod, outcome: SecondFactorOutcome) => secondFactors.labels(method, outcome).inc(),
     countRefreshReuse: () => refreshReuse.inc(),
     countRateLimited: (limit: RateLimit) => rateLimited.labels(limit).inc(),
     observeOutbox (read: () => OutboxState | Promise<OutboxState>) {

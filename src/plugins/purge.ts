@@ -6,10 +6,10 @@ const OUTBOX_KEEP_MS = 7 * 86_400_000
 
 /**
  * Deletes expired blocklist rows, expired and ended sessions, spent login-failure windows, old
- * one-time tokens, security events older than AUDIT_RETENTION and finished outbox rows now and
- * then, so no table grows without bound. Safe with several instances: each DELETE only removes
- * rows that can no longer match anything (a token whose session row is gone is dead too), and
- * doing it twice is harmless. The timer is unref'd: it never keeps the process alive, and it
+ * one-time tokens, security events older than AUDIT_RETENTION, finished outbox rows and expired
+ * second-factor challenges now and then, so no table grows without bound. Safe with several
+ * instances: each DELETE only removes rows that can no longer match anything (a token whose
+ * session row is gone is dead too), and doing it twice is harmless. The timer is unref'd: it never keeps the process alive, and it
  * stops on close.
  */
 export async function purgeExpired (app: FastifyInstance) {
@@ -19,7 +19,8 @@ export async function purgeExpired (app: FastifyInstance) {
   const oneTimeTokens = await app.repos.oneTimeTokens.purgeExpired()
   const events = await app.repos.events.purgeOlderThan(app.config.AUDIT_RETENTION)
   const outbox = await app.repos.outbox.purgeFinished(OUTBOX_KEEP_MS)
-  return { tokens, sessions, loginFailures, oneTimeTokens, events, outbox }
+  const mfaChallenges = await app.repos.mfa.purgeExpired()
+  return { tokens, sessions, loginFailures, oneTimeTokens, events, outbox, mfaChallenges }
 }
 
 export default fp(async (app) => {

@@ -1,8 +1,8 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
 import { and, desc, eq, gt, isNull, lt, or, sql } from 'drizzle-orm'
-import { apiKeys, users } from '../../drizzle/schema.js'
+import { apiKeys, recoveryCodes, totpCredentials, users } from '../../drizzle/schema.js'
 import type { Database } from '../db/database.js'
-import type { User } from '../schemas/shared.js'
+import type { MfaStatus, User } from '../schemas/shared.js'
 import type { Effects, EventContext } from './events.js'
 import { userColumns } from './users.js'
 
@@ -37,6 +37,8 @@ export interface LiveApiKey {
   id: number
   scopes: ApiKeyScope[]
   user: User
+  /** The user's second factors (GET /me), read in the same statement. */
+  mfa: MfaStatus
 }
 
 const keyColumns = {
@@ -70,6 +72,9 @@ export function createApiKeysRepository (db: Database, { record }: Pick<Effects,
     live: sql<number>`${apiKeys.revoked_at} IS NULL AND (${apiKeys.expires_at} IS NULL OR ${apiKeys.expires_at} > ${now}) AND ${apiKeys.generation} = ${users.session_generation}`.mapWith(Number),
     stale: sql<number>`${apiKeys.last_used_at} IS NULL OR ${apiKeys.last_used_at} < ${now} - INTERVAL ${MINUTE_MS * 1000} MICROSECOND`.mapWith(Number),
     user: userColumns,
+    // GET /me's second factors, as the token check reads them (repositories/tokens.ts).
+    totp: sql<number>`(SELECT ${totpCredentials.enabled_at} IS NOT NULL FROM ${totpCredentials} FORCE INDEX (PRIMARY) WHERE ${totpCredentials.user_id} = ${users.id})`.mapWith(Number),
+    recoveryCodesLeft: sql<number>`(SELECT COUNT(*) FROM ${recoveryCodes} FORCE INDEX (recovery_codes_user_hash_unique) WHERE ${recoveryCodes.user_id} = ${users.id} AND ${recoveryCodes.used_at} IS NULL)`.mapWith(Number),
   }).from(apiKeys).innerJoin(users, eq(users.id, apiKeys.user_id)).where(eq(apiKeys.prefix, sql.placeholder('prefix'))).prepare()
 
   return {
@@ -114,7 +119,7 @@ export function createApiKeysRepository (db: Database, { record }: Pick<Effects,
         await db.update(apiKeys).set({ last_used_at: now })
           .where(and(eq(apiKeys.id, row.id), or(isNull(apiKeys.last_used_at), lt(apiKeys.last_used_at, sql`${now} - INTERVAL ${MINUTE_MS * 1000} MICROSECOND`))))
       }
-      return { id: row.id, scopes: parseScopes(row.scopes), user: row.user }
+      return { id: row.id, scopes: parseScopes(row.scopes), user: row.user, mfa: { totp: Boolean(row.totp), passkeys: 0, recovery_codes_left: row.recoveryCodesLeft } }
     },
 
     /** The user's live keys, newest first (api_keys_user_id_id_idx). No secrets. */

@@ -9,6 +9,7 @@ export const EVENT_TYPES = [
   'user.registered', 'login.succeeded', 'login.failed', 'login.locked', 'token.refresh_reused', 'session.ended', 'logout',
   'password.changed', 'password.reset_requested', 'password.reset', 'email.verified', 'user.updated', 'user.role_changed',
   'user.deleted', 'signing_key.rotated', 'signing_key.revoked', 'api_key.created', 'api_key.revoked',
+  'mfa.enabled', 'mfa.disabled', 'mfa.recovery_codes_regenerated', 'mfa.recovery_code_used', 'mfa.failed',
 ] as const
 export type EventType = typeof EVENT_TYPES[number]
 

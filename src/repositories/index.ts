@@ -4,6 +4,7 @@ import { createApiKeysRepository } from './api-keys.js'
 import { createBoardsRepository } from './boards.js'
 import { createEventLog, type EventLogOptions } from './events.js'
 import { createLoginFailuresRepository } from './login-failures.js'
+import { createMfaRepository } from './mfa.js'
 import { createOneTimeTokensRepository } from './one-time-tokens.js'
 import { createOutboxRepository } from './outbox.js'
 import { createSessionsRepository } from './sessions.js'
@@ -27,6 +28,7 @@ export function createRepositories (db: Database, pool: Pool, options: EventLogO
     loginFailures: createLoginFailuresRepository(db),
     oneTimeTokens: createOneTimeTokensRepository(db, effects),
     sessions: createSessionsRepository(db, effects),
+    mfa: createMfaRepository(db, effects),
     signingKeys: createSigningKeysRepository(db, effects),
     apiKeys: createApiKeysRepository(db, effects),
     events,

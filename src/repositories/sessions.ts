@@ -25,6 +25,8 @@ export interface NewSession {
   ip: string | null
   /** The user's session_generation read with the password hash the login checked. */
   generation: number
+  /** How the login was proved (RFC 8176): `['pwd']`, or `['pwd', 'otp']` with a second factor. */
+  amr: readonly string[]
 }
 
 /** Where a keyset page of sessions starts: after this (last_used_at, id) in descending order. */
@@ -67,14 +69,17 @@ export async function cutOffSessions (tx: Database, userId: number, keptSessionI
     .where(and(eq(sessions.id, keptSessionId), eq(sessions.user_id, userId)))
 }
 
+/** A new login's session row and its `login.succeeded` event, inside the caller's transaction. */
+export async function insertSession (tx: Database, record: Effects['record'], session: NewSession, context: EventContext): Promise<void> {
+  await tx.insert(sessions).values({ ...session, amr: session.amr.join(','), last_used_at: session.created_at })
+  await record(tx, { type: 'login.succeeded', subject_user_id: session.user_id, context: { ...context, session_id: session.id }, details: { amr: session.amr } })
+}
+
 export function createSessionsRepository (db: Database, { record }: Pick<Effects, 'record'>) {
   return {
     /** Records a new login and its `login.succeeded` event: two inserts, one commit. */
     async start (session: NewSession, context: EventContext): Promise<void> {
-      await db.transaction(async (tx) => {
-        await tx.insert(sessions).values({ ...session, last_used_at: session.created_at })
-        await record(tx as unknown as Database, { type: 'login.succeeded', subject_user_id: session.user_id, context: { ...context, session_id: session.id } })
-      })
+      await db.transaction(async (tx) => insertSession(tx as unknown as Database, record, session, context))
     },
 
     /**

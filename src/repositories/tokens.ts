@@ -3,16 +3,20 @@ import { tokenBlocklist } from '../../drizzle/schema.js'
 import { createBatchLoader, MAX_BATCH_SIZE, statementsBySize } from '../db/batch.js'
 import type { Pool } from 'mysql2/promise'
 import type { Database } from '../db/database.js'
-import type { User } from '../schemas/shared.js'
+import type { MfaStatus, User } from '../schemas/shared.js'
 import { deleteInBatches } from '../db/delete-in-batches.js'
 
 /** Everything the per-request token check needs, from one round trip. Null: the user is gone. */
 export interface TokenState {
   /** The user as they are now (the role for authorization comes from here, not the token). */
   user: User
+  /** The user's second factors, as GET /me shows them (API.md §13). */
+  mfa: MfaStatus
   /** When this token's jti was blocklisted (for a refresh token: when it was rotated). */
   tokenRevokedAt: Date | null
   sessionRevoked: boolean
+  /** How the session's login was proved (RFC 8176), from its row: `['pwd']` or `['pwd', 'otp']`; empty when revoked. */
+  amr: string[]
 }
 
 interface TokenStateRow {
@@ -25,7 +29,10 @@ interface TokenStateRow {
   created_at: Date
   updated_at: Date
   token_revoked_at: Date | null
-  session_revoked: number
+  /** The live session's amr; null when the session is missing, ended or cut off. */
+  session_amr: string | null
+  totp: number
+  recovery_codes_left: number
 }
 
 interface TokenKey {
@@ -36,22 +43,28 @@ interface TokenKey {
 
 /**
  * The token check of n tokens in one statement: a derived table of (i, user id, jti, sid), one
- * primary-key probe each into users, token_blocklist (jti) and sessions (sid) per row. A token
- * whose user is gone has no row. A few statement texts (db/batch.ts), each prepared once per connection.
+ * primary-key probe each into users, token_blocklist (jti), sessions (sid) and totp_credentials
+ * per row, and a range of at most ten recovery codes. A token whose user is gone has no row. A
+ * few statement texts (db/batch.ts), each prepared once per connection.
  *
  * The form fixes the plan (issue 12): STRAIGHT_JOIN reads the batch's keys first and FORCE INDEX
  * makes each users row a primary-key probe. Left to the statistics, MariaDB scanned a small
- * users table whole and probed the keys from it; the blocklist and the session are probed from
- * correlated subqueries, which run per key and cannot be turned into a scan.
+ * users table whole and probed the keys from it; the blocklist, the session and the second factors
+ * are probed from correlated subqueries, which run per key and cannot be turned into a scan.
  */
 function tokenStateStatement (count: number): string {
   const tokens = Array.from({ length: count }, (_, i) => i === 0 ? 'SELECT ? AS i, ? AS user_id, ? AS jti, ? AS sid' : 'SELECT ?, ?, ?, ?')
   return 'SELECT q.i, u.id, u.email, u.name, u.role, u.email_verified_at, u.created_at, u.updated_at, ' +
     '(SELECT b.created_at FROM token_blocklist b FORCE INDEX (PRIMARY) WHERE b.jti = q.jti) AS token_revoked_at, ' +
-    // The session row by its primary key: missing (never started, purged), ended, or cut off (a
-    // generation other than the user's: drizzle/users.ts) is revoked.
-    'NOT EXISTS (SELECT 1 FROM sessions s FORCE INDEX (PRIMARY) WHERE s.id = q.sid AND s.user_id = q.user_id AND s.ended_at IS NULL ' +
-    'AND s.generation = u.session_generation) AS session_revoked ' +
+    // The session row by its primary key, and with it how its login was proved: no amr when it is
+    // missing (never started, purged), ended, or cut off (a generation other than the user's:
+    // drizzle/users.ts), which is a revoked session.
+    '(SELECT s.amr FROM sessions s FORCE INDEX (PRIMARY) WHERE s.id = q.sid AND s.user_id = q.user_id AND s.ended_at IS NULL ' +
+    'AND s.generation = u.session_generation) AS session_amr, ' +
+    // GET /me's second factors (API.md §13): the TOTP row by its primary key, and the unused
+    // recovery codes among the user's ten at most, on recovery_codes_user_hash_unique's prefix.
+    '(SELECT t.enabled_at IS NOT NULL FROM totp_credentials t FORCE INDEX (PRIMARY) WHERE t.user_id = u.id) AS totp, ' +
+    '(SELECT COUNT(*) FROM recovery_codes r FORCE INDEX (recovery_codes_user_hash_unique) WHERE r.user_id = u.id AND r.used_at IS NULL) AS recovery_codes_left ' +
     `FROM (${tokens.join(' UNION ALL ')}) AS q STRAIGHT_JOIN users u FORCE INDEX (PRIMARY) ON u.id = q.user_id`
 }
 
@@ -70,8 +83,10 @@ export function createTokensRepository (db: Database, pool: Pool) {
     for (const row of rows as TokenStateRow[]) {
       states[row.i] = {
         user: { id: row.id, email: row.email, name: row.name, role: row.role, email_verified_at: row.email_verified_at, created_at: row.created_at, updated_at: row.updated_at },
+        mfa: { totp: Boolean(row.totp), passkeys: 0, recovery_codes_left: Number(row.recovery_codes_left) },
         tokenRevokedAt: row.token_revoked_at,
-        sessionRevoked: Boolean(row.session_revoked),
+        sessionRevoked: row.session_amr === null,
+        amr: row.session_amr?.split(',') ?? [],
       }
     }
     return states

@@ -1,5 +1,5 @@
 import { and, asc, eq, gt, sql } from 'drizzle-orm'
-import { users } from '../../drizzle/schema.js'
+import { totpCredentials, users } from '../../drizzle/schema.js'
 import { AppError } from '../errors.js'
 import { isDuplicateKey } from '../db/errors.js'
 import type { Database } from '../db/database.js'
@@ -115,14 +115,19 @@ export function createUsersRepository (db: Database, { record, enqueueMail }: Ef
     },
 
     /**
-     * What a password check needs, in one read: the hash, and the session generation a login
-     * then stamps on its session, so that a reset or change committed while argon2 runs
-     * leaves that session dead (API.md §12).
+     * What a password check needs, in one read: the hash, the session generation a login then
+     * stamps on its session (or its second-factor challenge), so that a reset or change committed
+     * while argon2 runs leaves that session dead (API.md §12), and whether a second factor is
+     * still to come (API.md §13; the TOTP row by its primary key).
      */
-    async findCredentials (where: { email: string } | { id: number }): Promise<(User & { password_hash: string, session_generation: number }) | null> {
+    async findCredentials (where: { email: string } | { id: number }): Promise<(User & { password_hash: string, session_generation: number, totp_enabled: boolean }) | null> {
       const condition = 'email' in where ? eq(users.email, where.email) : eq(users.id, where.id)
-      const [row] = await db.select({ ...userColumns, password_hash: users.password_hash, session_generation: users.session_generation })
-        .from(users).where(condition)
+      const [row] = await db.select({
+        ...userColumns,
+        password_hash: users.password_hash,
+        session_generation: users.session_generation,
+        totp_enabled: sql<boolean>`EXISTS (SELECT 1 FROM ${totpCredentials} WHERE ${totpCredentials.user_id} = ${users.id} AND ${totpCredentials.enabled_at} IS NOT NULL)`.mapWith(Boolean),
+      }).from(users).where(condition)
       return row ?? null
     },
 

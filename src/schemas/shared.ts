@@ -67,6 +67,52 @@ export const TokenPairSchema = Type.Object({
   user: ref(UserSchema),
 }, { $id: 'TokenPair', additionalProperties: false, description: 'A fresh access and refresh token of one session' })
 
+export const MfaStatusSchema = Type.Object({
+  totp: Type.Boolean({ description: 'A TOTP authenticator is on: logins need its code (or a recovery code) after the password' }),
+  passkeys: Type.Integer({ minimum: 0, description: 'Passkeys registered (API.md §14; none yet)', examples: [0] }),
+  recovery_codes_left: Type.Integer({ minimum: 0, maximum: 10, description: 'Unused recovery codes; 0 while TOTP is off', examples: [10] }),
+}, { $id: 'MfaStatus', additionalProperties: false, description: 'The second factors of the account', examples: [{ totp: true, passkeys: 0, recovery_codes_left: 10 }] })
+export type MfaStatus = Static<typeof MfaStatusSchema>
+
+export const MeSchema = Type.Object({ ...UserSchema.properties, mfa: ref(MfaStatusSchema) },
+  { $id: 'Me', additionalProperties: false, description: 'The current user, with their second factors' })
+
+export const SECOND_FACTOR_METHODS = ['totp', 'recovery_code'] as const
+
+export const MfaChallengeSchema = Type.Object({
+  mfa_required: Type.Literal(true),
+  mfa_token: Type.String({
+    description: 'Single-use: send it to `POST /login/mfa` with a code within `expires_in` seconds. 5 wrong codes spend it; ' +
+      'so do a password change or reset meanwhile',
+    examples: ['r4Xb0m1vKq2Tn9WcZp7yHs3Ld8Ue6Gf5Ja0Ik1Ql2Mo'],
+  }),
+  methods: Type.Array(StringEnum([...SECOND_FACTOR_METHODS]), { description: 'What `POST /login/mfa` accepts for this account: `totp` (`code`), `recovery_code`', examples: [['totp', 'recovery_code']] }),
+  expires_in: Type.Integer({ description: 'Seconds the `mfa_token` lives', examples: [300] }),
+}, {
+  $id: 'MfaChallenge',
+  additionalProperties: false,
+  description: 'The password is right and the account has a second factor: no tokens yet; finish with `POST /login/mfa`',
+  examples: [{ mfa_required: true, mfa_token: 'r4Xb0m1vKq2Tn9WcZp7yHs3Ld8Ue6Gf5Ja0Ik1Ql2Mo', methods: ['totp', 'recovery_code'], expires_in: 300 }],
+})
+
+export const TotpSetupSchema = Type.Object({
+  secret: Type.String({ description: 'The TOTP secret, base32 (160 bits), for typing into an authenticator app by hand', examples: ['JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP'] }),
+  otpauth_url: Type.String({
+    description: 'The Key URI an authenticator app scans (SHA-1, 6 digits, 30 s, issuer `boardkit`)',
+    examples: ['otpauth://totp/boardkit:ada%40example.com?secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP&issuer=boardkit'],
+  }),
+  qr_code: Type.String({ description: '`otpauth_url` as a QR code: an SVG image in a `data:` URL, for an `<img src>`', examples: ['data:image/svg+xml;base64,PHN2ZyB4bWxucz0…'] }),
+}, { $id: 'TotpSetup', additionalProperties: false, description: 'A new TOTP secret, not active until `POST /mfa/totp/enable` gets a code of it' })
+
+export const RecoveryCodesSchema = Type.Object({
+  recovery_codes: Type.Array(Type.String({ examples: ['7k2m-q9xd-4hwe-pt3a'] }), {
+    minItems: 10,
+    maxItems: 10,
+    description: 'Shown this once: each logs in once in place of a TOTP code (`POST /login/mfa` with `recovery_code`). ' +
+      'Case, spaces and hyphens do not matter',
+  }),
+}, { $id: 'RecoveryCodes', additionalProperties: false, description: '10 single-use recovery codes; any older ones are void' })
+
 export const UserSummarySchema = Type.Object({ id: Id, name: Name }, { $id: 'UserSummary', additionalProperties: false, description: 'A board\'s author' })
 
 export const BoardTitle = Type.String({ minLength: 1, maxLength: 100, examples: ['Hello, board'] })
@@ -131,7 +177,8 @@ export const SecurityEventSchema = Type.Object({
   id: Type.Integer({ minimum: 1 }),
   type: Type.String({ description: 'What happened (API.md §15): `user.registered`, `login.succeeded`, `login.failed`, `login.locked`, ' +
     '`token.refresh_reused`, `session.ended`, `logout`, `password.changed`, `password.reset_requested`, `password.reset`, `email.verified`, ' +
-    '`user.updated`, `user.role_changed`, `user.deleted`, `signing_key.rotated`, `signing_key.revoked`', examples: ['login.succeeded'] }),
+    '`user.updated`, `user.role_changed`, `user.deleted`, `signing_key.rotated`, `signing_key.revoked`, `mfa.enabled`, `mfa.disabled`, ' +
+    '`mfa.recovery_codes_regenerated`, `mfa.recovery_code_used`, `mfa.failed`', examples: ['login.succeeded'] }),
   occurred_at: Type.Unsafe<Date>({ ...Timestamp, description: 'By the database clock' }),
   actor_id: Type.Union([Type.Integer({ minimum: 1 }), Type.Null()], { description: 'Who did it; null when nobody was signed in (a login, a reset link, the operator\'s CLI)' }),
   subject_user_id: Type.Union([Type.Integer({ minimum: 1 }), Type.Null()], { description: 'Whose account it concerns; null for none (a signing key, a login for an unknown email)' }),
@@ -175,5 +222,6 @@ export const ApiKeyPageSchema = Type.Object({ items: Type.Array(ref(ApiKeySchema
   { $id: 'ApiKeyPage', additionalProperties: false, description: 'Your live keys, newest first' })
 
 /** Schemas registered once with app.addSchema; they become the document's named components. */
-export const sharedSchemas = [ErrorSchema, UserSchema, TokenPairSchema, UserSummarySchema, BoardSchema, UserPageSchema, BoardPageSchema,
-  AcceptedSchema, SessionSchema, SessionPageSchema, SecurityEventSchema, SecurityEventPageSchema, ApiKeySchema, NewApiKeySchema, ApiKeyPageSchema]
+export const sharedSchemas = [ErrorSchema, UserSchema, TokenPairSchema, MfaStatusSchema, MeSchema, MfaChallengeSchema, TotpSetupSchema,
+  RecoveryCodesSchema, UserSummarySchema, BoardSchema, UserPageSchema, BoardPageSchema, AcceptedSchema, SessionSchema, SessionPageSchema,
+  SecurityEventSchema, SecurityEventPageSchema, ApiKeySchema, NewApiKeySchema, ApiKeyPageSchema]

@@ -68,7 +68,8 @@ t.test('login', async (t) => {
 
     const access = decodeJwt(body.access_token)
     const refresh = decodeJwt(body.refresh_token)
-    t.same(Object.keys(access).sort(), ['aud', 'exp', 'fresh', 'iat', 'iss', 'jti', 'role', 'sid', 'sub', 'type'], 'access claims')
+    t.same(Object.keys(access).sort(), ['amr', 'aud', 'auth_time', 'exp', 'fresh', 'iat', 'iss', 'jti', 'role', 'sid', 'sub', 'type'], 'access claims')
+    t.same(access.amr, ['pwd'], 'amr: a password login (RFC 8176)')
     t.same(Object.keys(refresh).sort(), ['aud', 'exp', 'iat', 'iss', 'jti', 'sid', 'sub', 'type'], 'refresh claims')
     for (const [name, claims] of [['access', access], ['refresh', refresh]] as const) {
       t.equal(claims.sub, String(body.user.id), `${name}: sub is the user id as a string`)

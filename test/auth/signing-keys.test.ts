@@ -1,13 +1,14 @@
 import { createHmac, createPublicKey, generateKeyPairSync, sign as signBytes, type KeyObject } from 'node:crypto'
-import { spawnSync } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import type { AddressInfo } from 'node:net'
 import { createRemoteJWKSet, errors as joseErrors, jwtVerify } from 'jose'
 import t, { type Test } from 'tap'
 import type { App } from '../../src/app.js'
-import { ConfigError, loadConfig } from '../../src/config.js'
+import { loadConfig } from '../../src/config.js'
 import { buildApp } from '../../src/app.js'
 import { createAsymmetricKeyRing, decryptPrivateKey, KEY_REFRESH_INTERVAL_MS, revokeSigningKey } from '../../src/plugins/auth/keys.js'
 import { AppError } from '../../src/errors.js'
+import { createTokenService } from '../../src/plugins/auth/tokens.js'
 import { assertUnauthorized, bearer, build, CLI_ARGS, createTestDatabase, decodeJwt, registerAndLogin, testConfig } from '../helper.js'
 import { startTcpProxy } from '../ops/tcp-proxy.js'
 
@@ -33,13 +34,24 @@ function signWith (key: KeyObject, header: Claims, payload: Claims): string {
 }
 
 /** `npm run cli -- keys …` in a process of its own, as an operator would run it. */
-function cli (databaseUrl: string, args: string[]) {
-  return spawnSync(process.execPath, [...CLI_ARGS, 'keys', ...args], {
+/**
+ * Runs the CLI, as an operator would, beside the apps under test. Not spawnSync: that froze this
+ * process's event loop, and with it the apps' key-refresh timers, for as long as the CLI took to
+ * start; on a loaded machine that was past KEY_STALE_AFTER_MS, and the apps then (rightly)
+ * refused every token, which no instance running apart from the CLI would see.
+ */
+function cli (databaseUrl: string, args: string[]): Promise<{ status: number | null, stdout: string, stderr: string }> {
+  const child = spawn(process.execPath, [...CLI_ARGS, 'keys', ...args], {
     cwd: new URL('../..', import.meta.url),
     env: { PATH: process.env.PATH, NODE_ENV: 'test', DATABASE_URL: databaseUrl, JWT_ALGORITHM: 'EdDSA', JWT_KEY_ACTIVATION_DELAY: '1s' },
-    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
     timeout: 60_000,
   })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => { stdout += chunk })
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk })
+  return new Promise((resolve, reject) => child.once('error', reject).once('close', (status) => resolve({ status, stdout, stderr })))
 }
 
 /** Polls `check` until it holds; returns how long that took, or fails after `limit` ms. */
@@ -161,15 +173,15 @@ t.test('a wrong JWT_KEY_ENCRYPTION_SECRET stops a start with one clear line', as
   t.match(result.stderr, /^boardkit: JWT_KEY_ENCRYPTION_SECRET: cannot decrypt signing key [\w-]+; is it the secret the key was stored with\?\n$/, 'one line naming the variable')
 })
 
-t.test('production refuses a missing, short or placeholder JWT_KEY_ENCRYPTION_SECRET for EdDSA and ES256', async (t) => {
+t.test('production refuses a missing, short or placeholder JWT_KEY_ENCRYPTION_SECRET, whatever the algorithm', async (t) => {
   const production = { NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(48) }
-  for (const algorithm of ['EdDSA', 'ES256']) {
-    t.throws(() => loadConfig({ ...production, JWT_ALGORITHM: algorithm }), ConfigError, `${algorithm}: missing`)
+  // It encrypts the TOTP secrets too (API.md §13), which every algorithm stores.
+  for (const algorithm of ['HS256', 'EdDSA', 'ES256']) {
+    t.throws(() => loadConfig({ ...production, JWT_ALGORITHM: algorithm }), /^JWT_KEY_ENCRYPTION_SECRET: required in production/, `${algorithm}: missing`)
     t.throws(() => loadConfig({ ...production, JWT_ALGORITHM: algorithm, JWT_KEY_ENCRYPTION_SECRET: 'short' }), /at least 32 bytes/, `${algorithm}: short`)
     t.throws(() => loadConfig({ ...production, JWT_ALGORITHM: algorithm, JWT_KEY_ENCRYPTION_SECRET: 'change-me-to-another-random-string-of-32-bytes-or-more' }), /placeholder/, `${algorithm}: placeholder`)
     t.equal(loadConfig({ ...production, JWT_ALGORITHM: algorithm, JWT_KEY_ENCRYPTION_SECRET: 'k'.repeat(32) }).JWT_ALGORITHM, algorithm, `${algorithm}: a 32-byte secret is fine`)
   }
-  t.equal(loadConfig(production).JWT_ALGORITHM, 'HS256', 'HS256 needs no encryption secret')
   t.throws(() => loadConfig({ JWT_ALGORITHM: 'RS256' }), /JWT_ALGORITHM: must be one of HS256, EdDSA, ES256/)
 })
 
@@ -181,7 +193,7 @@ t.test('two instances: a rotation and a revocation through the CLI reach both wi
   const oldKid = String(headerOf(alice.access_token).kid)
   t.equal((await me(b, alice.access_token)).statusCode, 200, 'B accepts A\'s token')
 
-  const rotated = cli(String(a.config.DATABASE_URL), ['rotate'])
+  const rotated = await cli(String(a.config.DATABASE_URL), ['rotate'])
   t.equal(rotated.status, 0, 'keys rotate exits 0', { stderr: rotated.stderr })
   const newKid = /new EdDSA key ([\w-]+): published now/.exec(rotated.stdout)?.[1] ?? ''
   t.match(newKid, /^[\w-]{22}$/, 'and names the new kid')
@@ -201,10 +213,10 @@ t.test('two instances: a rotation and a revocation through the CLI reach both wi
   t.equal((await me(a, bob.access_token)).statusCode, 200, 'A accepts B\'s new-key token')
 
   // Revoking the new key (a compromise): its tokens die on both; the old key's live on.
-  const listed = cli(String(a.config.DATABASE_URL), ['list'])
+  const listed = await cli(String(a.config.DATABASE_URL), ['list'])
   t.match(listed.stdout, new RegExp(`${newKid}  EdDSA  #2 .* signing\n`), 'keys list shows the new key signing')
   t.match(listed.stdout, new RegExp(`${oldKid}  EdDSA  #1 .* verifying only\n`), 'and the old one verifying only')
-  const revoked = cli(String(a.config.DATABASE_URL), ['revoke', newKid])
+  const revoked = await cli(String(a.config.DATABASE_URL), ['revoke', newKid])
   t.equal(revoked.status, 0, 'keys revoke exits 0', { stderr: revoked.stderr })
   for (const [name, app] of [['A', a], ['B', b]] as const) {
     await within(t, BOUND_MS, `${name} refuses the revoked key's token`, async () => (await me(app, bob.access_token)).statusCode === 401)
@@ -216,7 +228,7 @@ t.test('two instances: a rotation and a revocation through the CLI reach both wi
   t.not(headerOf(carol.access_token).kid, newKid, 'new tokens are not signed with the revoked key')
   t.equal((await me(a, carol.access_token)).statusCode, 200, 'and work everywhere')
   t.notOk(await revokeSigningKey(a.repos.signingKeys, a.config, newKid), 'revoking twice is refused')
-  const again = cli(String(a.config.DATABASE_URL), ['revoke', newKid])
+  const again = await cli(String(a.config.DATABASE_URL), ['revoke', newKid])
   t.equal(again.status, 1, 'and the CLI exits 1 on it')
   t.match(again.stderr, /no signing key .* that is not already revoked/)
   t.notOk(await revokeSigningKey(a.repos.signingKeys, a.config, '\' OR 1=1 --'), 'a malformed kid is refused')
@@ -239,7 +251,7 @@ t.test('EdDSA through a database outage: the keys last read stay in use, and cha
 
   await proxy.restore()
   await within(t, 10_000, 'the token works again once the database is back', async () => (await me(app, alice.access_token)).statusCode === 200)
-  const rotated = cli(direct, ['rotate'])
+  const rotated = await cli(direct, ['rotate'])
   t.equal(rotated.status, 0, 'a rotation after the outage', { stderr: rotated.stderr })
   await within(t, BOUND_MS, 'reaches the instance within the bound', async () => (await jwks(app)).keys.length === 2)
 })
@@ -259,6 +271,9 @@ t.test('a key table that cannot be read for longer than the bound: verification 
   t.throws(() => ring.verify(alice.access_token), new AppError(503, 'service_unavailable', 'The signing keys could not be read for too long; try again shortly'),
     'past the bound a revocation could have gone unseen: 503, not the token accepted')
   t.ok(ring.jwks().keys.length > 0, 'the JWKS still answers from memory')
+  const service = createTokenService(ring, app.config)
+  t.throws(() => service.verify(alice.access_token, 'access'), new AppError(503, 'service_unavailable', 'The signing keys could not be read for too long; try again shortly'),
+    'and a request meets that 503, not a 401 token_invalid that would sign its user out')
 
   await app.pool.query('RENAME TABLE change_counters_away TO change_counters')
   await new Promise((resolve) => setTimeout(resolve, KEY_REFRESH_INTERVAL_MS + 500))

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto'
+import { createHash, randomUUID } from 'node:crypto'
 import t, { type Test } from 'tap'
 import { createConnection, type Connection, type Pool } from 'mysql2/promise'
 import { createDatabasePool } from '../../src/db/pool.js'
@@ -142,11 +142,21 @@ async function seedShape (url: string, shape: Shape) {
   await connection.query("INSERT INTO api_keys (user_id, name, scopes, prefix, secret_hash, generation) SELECT IF(seq % 50 = 0, 2, 1), 'k', 'profile', LPAD(seq, 12, 'a'), REPEAT('0', 64), 0 FROM seq_1_to_5000")
   // A tiny blocklist: the shape on which an optimizer prefers a scan to an index.
   await connection.query("INSERT INTO token_blocklist (jti, kind, user_id, expires_at) SELECT UUID(), 'access', 1, NOW(3) + INTERVAL 1 DAY FROM seq_1_to_3")
+  // The second factor: TOTP on for every user but user 2, ten recovery codes each, and a backlog
+  // of expired challenges of user 1 in front of the live ones.
+  await connection.query(`INSERT INTO totp_credentials (user_id, secret, enabled_at) SELECT seq, 'sealed', NOW(3) FROM seq_1_to_${shape.users} WHERE seq <> 2`)
+  await connection.query(`INSERT INTO recovery_codes (user_id, code_hash) SELECT u.seq, SHA2(CONCAT(u.seq, '-', c.seq), 256) FROM seq_1_to_${shape.users} u, seq_1_to_10 c WHERE u.seq <> 2`)
+  await connection.query(`INSERT INTO mfa_challenges (token_hash, user_id, session_generation, expires_at) SELECT SHA2(seq, 256), 1, 0, NOW(3) - INTERVAL 1 HOUR FROM seq_1_to_${EVENTS / 8}`)
   await connection.end()
 }
 
+// Each run of the second-factor login (two a shape, each on its own database) uses a later step
+// and another of user 1's recovery codes.
+let mfaRun = 0
+
 /** Each request-path use of the repositories, by name. */
-function scenarios (repos: Repositories, shape: Shape): Array<[string, () => Promise<unknown>]> {
+/** `setup` runs statements that are not checked: putting the data back in shape between scenarios. */
+function scenarios (repos: Repositories, shape: Shape, setup: Connection): Array<[string, () => Promise<unknown>]> {
   const middle = BOARDS / 2
   const list: Array<[string, () => Promise<unknown>]> = [
     ['token check, one token', () => repos.tokens.findTokenState(1, randomUUID(), randomUUID())],
@@ -174,7 +184,7 @@ function scenarios (repos: Repositories, shape: Shape): Array<[string, () => Pro
       const id = randomUUID()
       const now = new Date()
       const expires_at = new Date(Date.now() + 60_000)
-      await repos.sessions.start({ id, user_id: 2, created_at: now, expires_at, user_agent: 'plans', ip: '127.0.0.1', generation: 0 }, NO_CONTEXT)
+      await repos.sessions.start({ id, user_id: 2, created_at: now, expires_at, user_agent: 'plans', ip: '127.0.0.1', generation: 0, amr: ['pwd'] }, NO_CONTEXT)
       await repos.sessions.rotate({ jti: randomUUID(), user_id: 2, expires_at }, id, { at: now, expires_at, user_agent: 'plans', ip: '127.0.0.1' })
       await repos.sessions.list(2, { limit: PAGE })
       await repos.sessions.list(2, { limit: PAGE, after: { lastUsedAt: now, id } })
@@ -205,9 +215,39 @@ function scenarios (repos: Repositories, shape: Shape): Array<[string, () => Pro
       await repos.events.list({ since: new Date(Date.now() - 3_600_000), userId: 1, type: 'login.succeeded' }, PAGE)
     }],
     ['a failed login, counted', () => repos.events.loginFailed('user2@plans.test', NO_CONTEXT, 'wrong_password')],
+    ['turn TOTP on, replace the recovery codes, turn it off', async () => {
+      const codes = Array.from({ length: 10 }, (_, i) => createHash('sha256').update(`plans-${i}`).digest('hex'))
+      const sid = randomUUID()
+      await repos.mfa.beginTotpSetup(2, 'sealed-by-plans')
+      await repos.mfa.findTotp(2)
+      await repos.mfa.enableTotp(2, { sealedSecret: 'sealed-by-plans', step: 1 }, codes, sid, NO_CONTEXT)
+      await repos.mfa.replaceRecoveryCodes(2, codes, sid, NO_CONTEXT)
+      await repos.mfa.disableTotp(2, sid, NO_CONTEXT)
+    }],
+    ['a login with a second factor: challenge, a wrong code, a right one, a recovery code', async () => {
+      const run = ++mfaRun
+      const session = () => ({ id: randomUUID(), user_id: 1, created_at: new Date(), expires_at: new Date(Date.now() + 60_000), user_agent: 'plans', ip: '127.0.0.1' })
+      const challengeOf = async () => {
+        const account = await repos.users.findCredentials({ email: 'user1@plans.test' })
+        return (await repos.mfa.findChallenge(await repos.mfa.startChallenge(1, account!.session_generation)))!
+      }
+      const challenge = await challengeOf()
+      // Each path is taken for real: a scenario that went another way would check other statements.
+      const expect = async (outcome: Promise<{ result: string }>, result: string) => {
+        const got = (await outcome).result
+        if (got !== result) throw new Error(`expected ${result}, got ${got}`)
+      }
+      await expect(repos.mfa.finishChallenge(challenge, { method: 'totp', step: null }, session(), NO_CONTEXT), 'wrong_code')
+      await expect(repos.mfa.finishChallenge(challenge, { method: 'totp', step: 60_000_000 + run }, session(), NO_CONTEXT), 'signed_in')
+      const codeHash = createHash('sha256').update(`1-${run}`).digest('hex')
+      await expect(repos.mfa.finishChallenge(await challengeOf(), { method: 'recovery_code', codeHash }, session(), NO_CONTEXT), 'signed_in')
+    }],
     ['an API key: made, checked on a request, listed, read and revoked', async () => {
       // User 1: the scenarios above cut user 2's sessions off, and with them the keys seeded for
-      // user 2, which a list then skips (bounded by how many keys one person makes).
+      // user 2, which a list then skips (bounded by how many keys one person makes). The recovery
+      // code above ended user 1's other sessions too; its seeded keys are put back at the user's
+      // generation, unchecked, so that the list walks live keys.
+      await setup.query('UPDATE api_keys k JOIN users u ON u.id = k.user_id SET k.generation = u.session_generation WHERE k.user_id = 1')
       const key = await repos.apiKeys.create(1, { name: 'plans', scopes: ['profile'], expiresAt: null }, NO_CONTEXT)
       await repos.apiKeys.check(key.token)
       await repos.apiKeys.check(`bk_${'a'.repeat(12)}_${'A'.repeat(43)}`)
@@ -229,8 +269,8 @@ function scenarios (repos: Repositories, shape: Shape): Array<[string, () => Pro
   return list
 }
 
-async function checkPlans (t: Test, repos: Repositories, statements: Statement[], shape: Shape) {
-  for (const [name, run] of scenarios(repos, shape)) {
+async function checkPlans (t: Test, repos: Repositories, statements: Statement[], shape: Shape, setup: Connection) {
+  for (const [name, run] of scenarios(repos, shape, setup)) {
     statements.length = 0
     await run()
     t.ok(statements.length > 0, `${name}: ran at least one statement`)
@@ -253,9 +293,9 @@ for (const shape of SHAPES) {
     const recording = recordingPool(pool, analyzer, statements)
     const repos = createRepositories(createDatabase(recording), recording)
 
-    await t.test('as loaded', (t) => checkPlans(t, repos, statements, shape))
-    await analyzer.query('ANALYZE TABLE users, boards, token_blocklist, sessions, one_time_tokens, security_events, outbox, api_keys')
-    await t.test('after ANALYZE TABLE', (t) => checkPlans(t, repos, statements, shape))
+    await t.test('as loaded', (t) => checkPlans(t, repos, statements, shape, analyzer))
+    await analyzer.query('ANALYZE TABLE users, boards, token_blocklist, sessions, one_time_tokens, security_events, outbox, api_keys, totp_credentials, recovery_codes, mfa_challenges')
+    await t.test('after ANALYZE TABLE', (t) => checkPlans(t, repos, statements, shape, analyzer))
   })
 }
 

@@ -142,7 +142,7 @@ t.test('webhook settings are checked at start-up', async (t) => {
   const { loadConfig, ConfigError } = await import('../../src/config.js')
   t.throws(() => loadConfig({ WEBHOOK_URL: 'https://hooks.example.com' }), ConfigError, 'a URL without a secret')
   t.throws(() => loadConfig({ WEBHOOK_URL: 'https://hooks.example.com', WEBHOOK_SECRET: 'c2hvcnQ=' }), ConfigError, 'a secret of 5 bytes')
-  t.throws(() => loadConfig({ NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(48), WEBHOOK_URL: 'http://hooks.example.com', WEBHOOK_SECRET: `whsec_${Buffer.alloc(32, 1).toString('base64')}` }),
+  t.throws(() => loadConfig({ NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(48), JWT_KEY_ENCRYPTION_SECRET: 'k'.repeat(32), WEBHOOK_URL: 'http://hooks.example.com', WEBHOOK_SECRET: `whsec_${Buffer.alloc(32, 1).toString('base64')}` }),
     /WEBHOOK_URL: must be https:\/\/ in production/, 'http:// in production')
   t.ok(loadConfig({ WEBHOOK_URL: 'https://hooks.example.com', WEBHOOK_SECRET: `whsec_${Buffer.alloc(32, 1).toString('base64')}` }).WEBHOOK_URL)
 })

@@ -77,7 +77,7 @@ t.test('seed loads the demo data once; purge-blocklist runs', async (t) => {
   const page = await app.inject({ method: 'GET', url: '/boards?limit=100', headers: { authorization: `Bearer ${session.access_token}` } })
   t.equal(page.json().items.length, 100, 'the seeded boards are there')
 
-  const production = await cli(['seed'], { DATABASE_URL: await createTestDatabase(t), NODE_ENV: 'production' })
+  const production = await cli(['seed'], { DATABASE_URL: await createTestDatabase(t), NODE_ENV: 'production', JWT_KEY_ENCRYPTION_SECRET: TEST_SECRET })
   t.equal(production.code, 1, 'seed refuses to run in production (API.md §12)')
   t.equal(production.stderr.trim(), 'boardkit: seed creates demo accounts with a published password; it refuses to run with NODE_ENV=production', 'with one clear line')
 
@@ -101,5 +101,5 @@ t.test('seed loads the demo data once; purge-blocklist runs', async (t) => {
   const purged = await cli(['purge-blocklist'], { DATABASE_URL, AUDIT_RETENTION: '5d' })
   t.equal(purged.code, 0, purged.stderr)
   t.match(purged.stdout, /3 events past AUDIT_RETENTION/, 'the three registrations, ten days old, are past a 5-day retention')
-  t.match(purged.stdout, /^removed \d+ expired blocklist rows, \d+ expired or ended sessions, \d+ login-failure rows, \d+ old one-time tokens, \d+ events past AUDIT_RETENTION and \d+ finished outbox rows$/m)
+  t.match(purged.stdout, /^removed \d+ expired blocklist rows, \d+ expired or ended sessions, \d+ login-failure rows, \d+ old one-time tokens, \d+ events past AUDIT_RETENTION, \d+ finished outbox rows and \d+ expired second-factor challenges$/m)
 })

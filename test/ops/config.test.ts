@@ -7,6 +7,7 @@ import { CONFIG_KEYS, ConfigError, EXAMPLE_JWT_SECRET, loadConfig, parseDuration
 import { freePort, REPO_ROOT, SERVER_ARGS, SERVER_URL } from '../helper.js'
 
 const GOOD_SECRET = 'a-production-secret-of-more-than-32-bytes!'
+const GOOD_KEY_SECRET = 'a-production-key-encryption-secret-of-32-bytes!'
 
 /** The ConfigError loadConfig throws for `source`, or a failure if it throws none. */
 function configError (source: Record<string, string>): ConfigError {
@@ -99,18 +100,18 @@ t.test('loadConfig', async (t) => {
     t.match(configError({ NODE_ENV: 'production', JWT_SECRET: 'short-secret' }).message, /JWT_SECRET.*32/)
     t.match(configError({ NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(31) }).message, /JWT_SECRET/)
     t.match(configError({ NODE_ENV: 'production', JWT_SECRET: EXAMPLE_JWT_SECRET }).message, /JWT_SECRET.*placeholder/)
-    const config = loadConfig({ NODE_ENV: 'production', JWT_SECRET: GOOD_SECRET })
+    const config = loadConfig({ NODE_ENV: 'production', JWT_SECRET: GOOD_SECRET, JWT_KEY_ENCRYPTION_SECRET: GOOD_KEY_SECRET })
     t.equal(config.JWT_SECRET, GOOD_SECRET)
     t.equal(config.JWT_SECRET_GENERATED, false)
-    t.equal(loadConfig({ NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(32) }).JWT_SECRET_GENERATED, false, '32 bytes is enough')
+    t.equal(loadConfig({ NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(32), JWT_KEY_ENCRYPTION_SECRET: GOOD_KEY_SECRET }).JWT_SECRET_GENERATED, false, '32 bytes is enough')
   })
 
   t.test('production refuses an abuse limit turned off (API.md §12)', async (t) => {
     for (const key of ['RATE_LIMIT_AUTH', 'RATE_LIMIT_REFRESH', 'RATE_LIMIT_GLOBAL', 'LOGIN_MAX_FAILURES']) {
-      t.match(configError({ NODE_ENV: 'production', JWT_SECRET: GOOD_SECRET, [key]: '0' }).message, new RegExp(`^${key}: 0 turns this abuse limit off, which production refuses`), key)
+      t.match(configError({ NODE_ENV: 'production', JWT_SECRET: GOOD_SECRET, JWT_KEY_ENCRYPTION_SECRET: GOOD_KEY_SECRET, [key]: '0' }).message, new RegExp(`^${key}: 0 turns this abuse limit off, which production refuses`), key)
       t.equal(loadConfig({ NODE_ENV: 'test', [key]: '0' })[key as 'RATE_LIMIT_AUTH'], 0, `${key}=0 is allowed outside production`)
     }
-    t.equal(loadConfig({ NODE_ENV: 'production', JWT_SECRET: GOOD_SECRET, RATE_LIMIT_AUTH: '5' }).RATE_LIMIT_AUTH, 5, 'a stricter limit is fine')
+    t.equal(loadConfig({ NODE_ENV: 'production', JWT_SECRET: GOOD_SECRET, JWT_KEY_ENCRYPTION_SECRET: GOOD_KEY_SECRET, RATE_LIMIT_AUTH: '5' }).RATE_LIMIT_AUTH, 5, 'a stricter limit is fine')
   })
 
   t.test('outside production a missing secret is generated, per process', async (t) => {

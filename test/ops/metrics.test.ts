@@ -2,7 +2,7 @@ import t from 'tap'
 import { sql } from 'drizzle-orm'
 import { outbox } from '../../drizzle/schema.js'
 import type { App } from '../../src/app.js'
-import { bearer, build, freePort, login, newUser, registerAndLogin } from '../helper.js'
+import { bearer, build, enrolTotp, freePort, login, newUser, registerAndLogin, totpCode } from '../helper.js'
 
 // GET /metrics (API.md §18) after real traffic. The values are read back through prom-client's
 // own registry API (getMetricsAsJSON): the one npm parser of the text format,
@@ -237,4 +237,28 @@ t.test('the email_not_verified outcome', async (t) => {
   await app.inject({ method: 'POST', url: '/register', payload: body })
   await t.rejects(login(app, body.email, body.password))
   t.equal(valueOf((await scrape(app)).families, 'boardkit_auth_logins_total', { outcome: 'email_not_verified' }), 1)
+})
+
+t.test('a login with a second factor: mfa_required, then the second factor by method and outcome', async (t) => {
+  const app = await build(t, { METRICS_TOKEN: TOKEN })
+  const me = await registerAndLogin(app)
+  const { secret, recoveryCodes } = await enrolTotp(app, me)
+  const startLogin = async () => (await app.inject({ method: 'POST', url: '/login', payload: { email: me.user.email, password: me.password } })).json().mfa_token as string
+  const finish = (payload: Record<string, string>) => app.inject({ method: 'POST', url: '/login/mfa', payload })
+
+  const first = await startLogin()
+  const right = totpCode(secret, 1)
+  t.equal((await finish({ mfa_token: first, code: right === '000000' ? '000001' : '000000' })).statusCode, 400, 'a wrong code')
+  t.equal((await finish({ mfa_token: first, code: right })).statusCode, 200, 'a right one')
+  t.equal((await finish({ mfa_token: first, code: right })).statusCode, 401, 'the spent mfa_token')
+  t.equal((await finish({ mfa_token: await startLogin(), recovery_code: recoveryCodes[0]! })).statusCode, 200, 'a recovery code')
+
+  const { families } = await scrape(app)
+  t.equal(valueOf(families, 'boardkit_auth_logins_total', { outcome: 'mfa_required' }), 2, 'logins: mfa_required, once per password step')
+  t.equal(valueOf(families, 'boardkit_auth_logins_total', { outcome: 'succeeded' }), 3, 'logins: succeeded (the first login, and both second steps)')
+  t.equal(valueOf(families, 'boardkit_auth_second_factor_total', { method: 'totp', outcome: 'wrong_code' }), 1)
+  t.equal(valueOf(families, 'boardkit_auth_second_factor_total', { method: 'totp', outcome: 'succeeded' }), 1)
+  t.equal(valueOf(families, 'boardkit_auth_second_factor_total', { method: 'totp', outcome: 'invalid_token' }), 1)
+  t.equal(valueOf(families, 'boardkit_auth_second_factor_total', { method: 'recovery_code', outcome: 'succeeded' }), 1)
+  t.equal(valueOf(families, 'boardkit_auth_second_factor_total', { method: 'recovery_code', outcome: 'wrong_code' }), 0, 'every series exists from the start')
 })

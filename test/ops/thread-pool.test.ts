@@ -14,7 +14,7 @@ async function threadsOfServer (t: Test, env: Record<string, string> = {}): Prom
   const DATABASE_URL = await createTestDatabase(t)
   const child = spawn(process.execPath, SERVER_ARGS, {
     cwd: REPO_ROOT,
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', NODE_ENV: 'production', LOG_LEVEL: 'error', JWT_SECRET: TEST_SECRET, DATABASE_URL, HOST: '127.0.0.1', PORT: String(port), ...env },
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', NODE_ENV: 'production', LOG_LEVEL: 'error', JWT_SECRET: TEST_SECRET, JWT_KEY_ENCRYPTION_SECRET: TEST_SECRET, DATABASE_URL, HOST: '127.0.0.1', PORT: String(port), ...env },
     stdio: 'ignore',
   })
   const exited = new Promise((resolve) => child.once('exit', resolve))

@@ -2,11 +2,13 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { createConnection } from 'mysql2/promise'
 import t from 'tap'
-import { freePort, REPO_ROOT, SERVER_ARGS, SERVER_URL } from '../helper.js'
+import { awayFromStepEdge, freePort, REPO_ROOT, SERVER_ARGS, SERVER_URL, totpCode } from '../helper.js'
 
 // Nothing secret reaches the log: the real server (src/server.ts) runs as a child process at
-// LOG_LEVEL=trace, goes through register → login → me → refresh → logout and a failed login,
-// and its whole output is searched for the password and every token. buildApp() has no option
+// LOG_LEVEL=trace, goes through register → login → me → refresh → logout, a failed login, and
+// the second factor (setup, enable, a login with a code, a wrong code, a recovery code, new codes,
+// disable), and its whole output is searched for the password, every token, the TOTP secret,
+// every code and every mfa_token. buildApp() has no option
 // for a log destination, so a child process is the way to capture what production would print.
 
 const SECRET = `logs-test-secret-${randomBytes(24).toString('hex')}`
@@ -134,11 +136,57 @@ t.test('the log never contains a password or a token', async (t) => {
   t.equal((await fetch(`${base}/me`, { headers: auth(wrongKey) })).status, 401, 'a wrong secret: 401')
   t.equal((await fetch(`${base}/api-keys/${key.id}`, { method: 'DELETE', headers: auth(first.access_token) })).status, 204, 'revoked')
 
+  // The second factor (API.md §13). Each 6-digit code is searched for as a logged field's value
+  // (six digits alone occur in any log by chance); everything else as it is.
+  const codes: string[] = []
+  const post = async (path: string, body?: unknown, token?: string) => {
+    const response = await fetch(`${base}${path}`, {
+      method: 'POST',
+      headers: { ...(body !== undefined && json), ...(token && auth(token)) },
+      ...(body !== undefined && { body: JSON.stringify(body) }),
+    })
+    return { status: response.status, body: response.status === 204 ? null : await response.json() as Record<string, unknown> }
+  }
+  // The login's own access token: setup needs a fresh one, not a refreshed one.
+  const setup = await post('/mfa/totp/setup', undefined, first.access_token)
+  t.equal(setup.status, 200, 'TOTP setup')
+  const totpSecret = String(setup.body!.secret)
+  secrets.push(['the TOTP secret', totpSecret], ['the otpauth:// URL', String(setup.body!.otpauth_url)], ['the QR code', String(setup.body!.qr_code)])
+  await awayFromStepEdge()
+  codes.push(totpCode(totpSecret))
+  const enabled = await post('/mfa/totp/enable', { code: codes.at(-1) }, first.access_token)
+  t.equal(enabled.status, 200, 'TOTP enable')
+  const recoveryCodes = enabled.body!.recovery_codes as string[]
+  recoveryCodes.forEach((code, i) => secrets.push([`recovery code ${i + 1}`, code]))
+  const challenge = async () => {
+    const response = await post('/login', { email, password })
+    const token = String(response.body!.mfa_token)
+    secrets.push(['an mfa_token', token])
+    return token
+  }
+  codes.push(totpCode(totpSecret, 1))
+  const wrongCode = codes.at(-1) === '000000' ? '000001' : '000000'
+  const firstChallenge = await challenge()
+  t.equal((await post('/login/mfa', { mfa_token: firstChallenge, code: wrongCode })).status, 400, 'a wrong code')
+  const withCode = await post('/login/mfa', { mfa_token: firstChallenge, code: codes.at(-1) })
+  t.equal(withCode.status, 200, 'a login with a code')
+  keep('the MFA login\'s access token', String(withCode.body!.access_token))
+  keep('the MFA login\'s refresh token', String(withCode.body!.refresh_token))
+  const withRecovery = await post('/login/mfa', { mfa_token: await challenge(), recovery_code: recoveryCodes[0] })
+  t.equal(withRecovery.status, 200, 'a login with a recovery code')
+  const mfaAccess = String(withRecovery.body!.access_token)
+  keep('the recovery login\'s access token', mfaAccess)
+  const regenerated = await post('/mfa/recovery-codes', undefined, mfaAccess)
+  t.equal(regenerated.status, 200, 'new recovery codes')
+  ;(regenerated.body!.recovery_codes as string[]).forEach((code, i) => secrets.push([`new recovery code ${i + 1}`, code]))
+  t.equal((await post('/mfa/totp/disable', { current_password: password }, mfaAccess)).status, 204, 'TOTP disable')
+
   const failed = await fetch(`${base}/login`, { method: 'POST', headers: json, body: JSON.stringify({ email, password: wrongPassword }) })
   t.equal(failed.status, 401, 'a failed login')
 
-  t.equal((await fetch(`${base}/logout`, { method: 'POST', headers: auth(third.access_token) })).status, 204, 'logout')
-  const revoked = await fetch(`${base}/me`, { headers: auth(third.access_token) })
+  // The recovery code ended every other session: the one it started is the live one.
+  t.equal((await fetch(`${base}/logout`, { method: 'POST', headers: auth(mfaAccess) })).status, 204, 'logout')
+  const revoked = await fetch(`${base}/me`, { headers: auth(mfaAccess) })
   t.equal(revoked.status, 401, 'the logged-out token is refused')
 
   // A statement that fails (API.md §12, issue 22 item 5): drizzle's error message carries the
@@ -176,12 +224,15 @@ t.test('the log never contains a password or a token', async (t) => {
   t.ok(traceLines.some((line) => line.msg === 'request completed' && line.res?.statusCode === 200), 'and so does its completion line')
   t.notOk(output.includes('not a safe id'), 'the unsafe request id is not logged')
 
-  t.equal(tokens.length, 6, 'six tokens were issued')
-  t.equal(new Set(tokens).size, 6, 'all different')
+  t.equal(tokens.length, 9, 'nine tokens were issued')
+  t.equal(new Set(tokens).size, 9, 'all different')
   for (const [what, secret] of secrets) {
-    t.ok(secret.length >= 20, `${what} is long enough to search for`)
+    t.ok(secret.length >= 16, `${what} is long enough to search for`)
     t.notOk(output.includes(secret), `${what} is not in the log`)
   }
+  t.ok(lines.some((line) => line.code === 'invalid_mfa_code'), 'the wrong code was logged, by its error code')
+  for (const code of codes) t.notMatch(output, new RegExp(`"[a-z_]*code[a-z_]*"\\s*:\\s*"?${code}`), `the TOTP code ${code} is not a logged value`)
+  t.notMatch(output, /"(secret|otpauth_url|qr_code|mfa_token|recovery_codes?)"\s*:\s*"(?!\[redacted\])/, 'no second-factor field is logged unredacted')
   t.notMatch(output, /\$argon2/, 'no password hash in the log')
   const failure = lines.find((line) => line.level === 50 && line.msg === 'internal_error') as { err?: { code?: string, sqlState?: string, errno?: number } } | undefined
   t.ok(failure, 'the failing INSERT was logged as an error')

@@ -35,6 +35,7 @@ async function startServer (t: Test, env: Record<string, string>): Promise<Serve
       PATH: process.env.PATH,
       LOG_LEVEL: 'trace',
       JWT_SECRET: `mail-logs-secret-${randomBytes(24).toString('hex')}`,
+      JWT_KEY_ENCRYPTION_SECRET: randomBytes(32).toString('hex'),
       DATABASE_URL: `${SERVER_URL}/${database}`,
       HOST: '127.0.0.1',
       PORT: String(port),

@@ -505,7 +505,8 @@ t.test('users: rules (API.md §4)', async (t) => {
     checks.push(['POST /login', loggedIn, (json) => [json.user]])
     const session = loggedIn.json() as Session
     checks.push(['POST /refresh', await send(t, 'POST', '/refresh', session.refresh_token), (json) => [json.user]])
-    checks.push(['GET /me', await send(t, 'GET', '/me', session.access_token), (json) => [json]])
+    // GET /me adds the second factors (API.md §13) to the user.
+    checks.push(['GET /me', await send(t, 'GET', '/me', session.access_token), ({ mfa, ...user }) => mfa ? [user] : []])
     checks.push(['GET /users/:id (self)', await send(t, 'GET', `/users/${session.user.id}`, session.access_token), (json) => [json]])
     checks.push(['PATCH /users/:id (self)', await send(t, 'PATCH', `/users/${session.user.id}`, session.access_token, { name: 'No Hash' }), (json) => [json]])
     checks.push(['GET /users', await send(t, 'GET', '/users?limit=100', admin.access_token), (json) => json.items])

@@ -3,7 +3,7 @@ import fastifyJwt from '@fastify/jwt'
 import fastifyCookie, { type CookieSerializeOptions } from '@fastify/cookie'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { AppError } from '../../errors.js'
-import { ref, ErrorSchema, type User } from '../../schemas/shared.js'
+import { ref, ErrorSchema, type MfaStatus, type User } from '../../schemas/shared.js'
 import { createPasswordHasher, type PasswordHasher } from './passwords.js'
 import { createTokenService, revocationReason, type Role, type TokenService } from './tokens.js'
 import { createAsymmetricKeyRing, createSecretKeyRing, verifyOptions } from './keys.js'
@@ -16,10 +16,19 @@ export interface AuthContext {
   role: Role
   /** The user's row, read in the same query as the revocation check. */
   user: User
+  /** The user's second factors, read in that query too (GET /me). */
+  mfa: MfaStatus
   sid: string
   jti: string
   fresh: boolean
   expiresAt: Date
+  /** How the session's login was proved (RFC 8176), from the session's row; empty for an API key. */
+  amr: readonly string[]
+  /**
+   * MFA_REQUIRED_FOR_ADMINS is on and no second factor stands behind this request: a login
+   * without one, or an API key (a key proves no second factor). Admin rights wait for one.
+   */
+  lacksRequiredSecondFactor: boolean
   /** Set when the request came with a personal access token (API.md §16) rather than a JWT. */
   apiKey: { id: number, scopes: readonly ApiKeyScope[] } | null
 }
@@ -130,7 +139,19 @@ export default fp(async (app) => {
     const state = await app.repos.tokens.findTokenState(token.userId, token.jti, token.sid)
     const reason = revocationReason(token, state)
     if (reason || !state) throw new AppError(401, 'token_revoked', reason ?? 'The token has been revoked')
-    request.auth = { userId: token.userId, role: state.user.role, user: state.user, sid: token.sid, jti: token.jti, fresh: token.fresh, expiresAt: token.expiresAt, apiKey: null }
+    request.auth = {
+      userId: token.userId,
+      role: state.user.role,
+      user: state.user,
+      mfa: state.mfa,
+      sid: token.sid,
+      jti: token.jti,
+      fresh: token.fresh,
+      expiresAt: token.expiresAt,
+      amr: state.amr,
+      lacksRequiredSecondFactor: config.MFA_REQUIRED_FOR_ADMINS && !state.amr.includes('otp'),
+      apiKey: null,
+    }
   }
 
   /**
@@ -143,7 +164,19 @@ export default fp(async (app) => {
     if (key === 'dead') throw new AppError(401, 'token_revoked', 'The API key has been revoked, has expired, or was ended with its user\'s sessions')
     const needed = request.routeOptions.config.scope
     if (!needed || !key.scopes.includes(needed)) throw insufficientScope(needed)
-    request.auth = { userId: key.user.id, role: key.user.role, user: key.user, sid: '', jti: '', fresh: false, expiresAt: new Date(8.64e15), apiKey: { id: key.id, scopes: key.scopes } }
+    request.auth = {
+      userId: key.user.id,
+      role: key.user.role,
+      user: key.user,
+      mfa: key.mfa,
+      sid: '',
+      jti: '',
+      fresh: false,
+      expiresAt: new Date(8.64e15),
+      amr: [],
+      lacksRequiredSecondFactor: config.MFA_REQUIRED_FOR_ADMINS,
+      apiKey: { id: key.id, scopes: key.scopes },
+    }
   }
 
   // A route says `config: { auth: true }`; the guard, the security requirement and the 401
@@ -187,17 +220,35 @@ export function isAdmin (auth: AuthContext): boolean {
   return auth.role === 'admin' && (auth.apiKey === null || auth.apiKey.scopes.includes('admin'))
 }
 
+/**
+ * API.md §13: with MFA_REQUIRED_FOR_ADMINS, admin rights are used only from a session whose login
+ * had a second factor. An admin without one enrols like anyone (the /mfa routes need no admin
+ * rights) and logs in again with a code.
+ */
+function requireAdminSecondFactor (auth: AuthContext): void {
+  if (!auth.lacksRequiredSecondFactor) return
+  if (auth.apiKey) {
+    throw new AppError(403, 'mfa_required', 'Admin rights need a login with a second factor, which an API key cannot prove: use an access token from a login with a code')
+  }
+  throw new AppError(403, 'mfa_required', 'Admin rights need a login with a second factor: turn on TOTP (POST /mfa/totp/setup, then /mfa/totp/enable) and log in again with a code')
+}
+
 export function requireAdmin (auth: AuthContext): void {
-  if (isAdmin(auth)) return
-  if (auth.role === 'admin') throw insufficientScope('admin')
-  throw new AppError(403, 'forbidden', 'Only an admin may do this')
+  if (!isAdmin(auth)) {
+    if (auth.role === 'admin') throw insufficientScope('admin')
+    throw new AppError(403, 'forbidden', 'Only an admin may do this')
+  }
+  requireAdminSecondFactor(auth)
 }
 
+/** Your own account, or an admin's rights over another's (which need a second factor as admin routes do). */
 export function requireSelfOrAdmin (auth: AuthContext, userId: number, message = 'You may only do this to your own account'): void {
-  if (auth.userId !== userId && !isAdmin(auth)) throw new AppError(403, 'forbidden', message)
+  if (auth.userId === userId) return
+  if (!isAdmin(auth)) throw new AppError(403, 'forbidden', message)
+  requireAdminSecondFactor(auth)
 }
 
-/** Account-takeover steps (email, password, deletion) need a token from a password login. */
+/** Account-takeover steps (email, password, deletion, second factors) need a token from a login. */
 export function requireFreshToken (auth: AuthContext): void {
-  if (!auth.fresh) throw new AppError(401, 'fresh_token_required', 'Log in again: this needs a token from a password login, not from /refresh')
+  if (!auth.fresh) throw new AppError(401, 'fresh_token_required', 'Log in again: this needs a token from a login, not from /refresh')
 }

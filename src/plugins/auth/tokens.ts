@@ -19,6 +19,10 @@ export interface TokenClaims {
   aud: string
   fresh?: boolean
   role?: Role
+  /** RFC 8176: how the session's login was proved, e.g. `["pwd"]` or `["pwd", "otp"]`. */
+  amr?: readonly string[]
+  /** OpenID Connect Core §2: when that login happened (Unix seconds); the same through refreshes. */
+  auth_time?: number
 }
 
 /** What a verified token tells the application, in its own types. */
@@ -70,15 +74,19 @@ export function createTokenService (jwt: TokenCodec, config: Config) {
   }
 
   return {
-    /** Issues an access + refresh pair for one session. `fresh` marks a token from a password login. */
-    issuePair (user: { id: number, role: Role }, sid: string, fresh: boolean): TokenPair {
+    /**
+     * Issues an access + refresh pair for one session. `fresh` marks a token from a login, not a
+     * refresh. `amr` is the session's (its row keeps it, so a refresh carries the login's), and
+     * `auth_time` the login's time, which the session id holds.
+     */
+    issuePair (user: { id: number, role: Role }, sid: string, fresh: boolean, amr: readonly string[]): TokenPair {
       const now = Date.now()
       const iat = Math.floor(now / 1000)
       const accessTtl = Math.floor(config.ACCESS_TOKEN_TTL / 1000)
       const refreshTtl = Math.floor(config.REFRESH_TOKEN_TTL / 1000)
       const sub = String(user.id)
       return {
-        access_token: sign({ sub, jti: randomUUID(), sid, type: 'access', fresh, role: user.role, iat, exp: iat + accessTtl }),
+        access_token: sign({ sub, jti: randomUUID(), sid, type: 'access', fresh, role: user.role, amr, auth_time: Math.floor(sessionStartedAt(sid) / 1000), iat, exp: iat + accessTtl }),
         refresh_token: sign({ sub, jti: randomUUID(), sid, type: 'refresh', iat, exp: iat + refreshTtl }),
         token_type: 'Bearer',
         expires_in: accessTtl,
@@ -97,6 +105,9 @@ export function createTokenService (jwt: TokenCodec, config: Config) {
         claims = jwt.verify(token)
       } catch (error) {
         if ((error as { code?: string }).code === FAST_JWT_EXPIRED) throw new AppError(401, 'token_expired', 'The token has expired')
+        // The key ring's own answer (503: its keys are too old to trust, keys.ts) is not the
+        // token's fault: a client must retry it, not sign the user out as after a 401.
+        if (error instanceof AppError) throw error
         throw invalid('The token is malformed or its signature does not verify')
       }
       const { sub, jti, sid, type, fresh, exp } = claims
@@ -121,7 +132,7 @@ export type TokenService = ReturnType<typeof createTokenService>
  */
 export function revocationReason (token: VerifiedToken, state: TokenState | null): string | null {
   if (!state) return 'The user no longer exists'
-  if (state.sessionRevoked) return 'The session has ended: a logout, a password change or reset, or a role change'
+  if (state.sessionRevoked) return 'The session has ended: a logout, a password change or reset, a role change, or a second factor turned on or off'
   if (state.tokenRevokedAt) return token.type === 'refresh' ? 'The refresh token has already been used' : 'The token has been revoked'
   return null
 }

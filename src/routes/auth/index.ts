@@ -1,12 +1,15 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { AppError } from '../../errors.js'
-import { ref, ErrorSchema, TokenPairSchema, UserSchema, type User } from '../../schemas/shared.js'
+import { ref, ErrorSchema, MeSchema, MfaChallengeSchema, SECOND_FACTOR_METHODS, TokenPairSchema, UserSchema, type User } from '../../schemas/shared.js'
 import { clientAddress } from '../../plugins/client-address.js'
 import { authOf, clearRefreshCookie, refreshTokenOf, setRefreshCookie } from '../../plugins/auth/index.js'
 import { newSessionId, revocationReason, sessionStartedAt, type TokenPair } from '../../plugins/auth/tokens.js'
 import { eventContext } from '../events/context.js'
-import { LoginBody, LoginQuery, LogoutQuery, RefreshBody, RegisterBody } from './schemas.js'
+import { matchTotpStep, openTotpSecret } from '../../mfa/totp.js'
+import { hashRecoveryCode } from '../../mfa/recovery-codes.js'
+import { MFA_CHALLENGE_TTL_MS, type SecondFactorProof } from '../../repositories/mfa.js'
+import { LoginBody, LoginQuery, LogoutQuery, MfaLoginBody, RefreshBody, RegisterBody } from './schemas.js'
 
 /** API.md §1: email and name are trimmed (and email lower-cased) before validation. */
 export async function normaliseIdentity (request: FastifyRequest) {
@@ -59,6 +62,17 @@ function sendPair (reply: FastifyReply, pair: TokenPair, user: User, inCookie: b
   return { ...rest, user }
 }
 
+/**
+ * What a login with a right password still needs before it gets tokens (API.md §13): the
+ * second-factor methods of the account, none when it has none. The one place that decides it.
+ */
+function secondFactorsOf (account: { totp_enabled: boolean }): Array<typeof SECOND_FACTOR_METHODS[number]> {
+  return account.totp_enabled ? [...SECOND_FACTOR_METHODS] : []
+}
+
+const invalidMfaToken = () => new AppError(401, 'invalid_mfa_token',
+  'The mfa_token is unknown, expired or spent (used, 5 wrong codes, or the password changed since): log in again with POST /login')
+
 /** The client as API.md §7 shows it on a session: user agent (≤ 255) and address (TRUST_PROXY rule). */
 function clientOf (request: FastifyRequest) {
   return { user_agent: request.headers['user-agent']?.slice(0, 255) || null, ip: clientAddress(request) || null }
@@ -98,19 +112,28 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
     schema: {
       tags: ['auth'],
       operationId: 'login',
-      summary: 'Log in: get an access and a refresh token',
-      description: 'Starts a new session. The access token is `fresh` (needed to change email, password or delete the account). ' +
+      summary: 'Log in: get an access and a refresh token, or a challenge for the second factor',
+      description: 'Starts a new session. The access token is `fresh` (needed to change email, password, second factors or delete ' +
+        'the account) and carries `amr: ["pwd"]` (RFC 8176). ' +
+        '**Two steps with a second factor:** when the account has TOTP on, the right password gets no tokens but a ' +
+        '`MfaChallenge` (`mfa_required: true`, a single-use `mfa_token` valid 5 minutes, the `methods` available): send it with a ' +
+        'code to `POST /login/mfa`, which answers as this route does. ' +
         'Every password check of one email is counted before it runs: once `LOGIN_MAX_FAILURES` have run within ' +
         '`LOGIN_LOCKOUT_WINDOW` without a success, further attempts for that email get 429 `rate_limited` with `Retry-After`, ' +
         'unchecked, until the lock (one window long) is over, from any address and on every instance; so of any burst at most ' +
-        '`LOGIN_MAX_FAILURES` are checked. A successful login resets the count. ' +
+        '`LOGIN_MAX_FAILURES` are checked. A successful login resets the count (with a second factor: once the code is right). ' +
         'With `REQUIRE_EMAIL_VERIFICATION=true`, the right password for an email that is not verified yet is 403 `email_not_verified`. ' +
         'With `refresh=cookie` (browser mode) the refresh token is set as an `HttpOnly` `__Host-refresh` cookie instead of ' +
         'being in the body.',
       querystring: LoginQuery,
       body: LoginBody,
       response: {
-        200: { ...ref(TokenPairSchema, 'A new session: fresh access token, refresh token (in the body, or with `refresh=cookie` in the cookie) and the user'), headers: setCookieHeader },
+        200: {
+          description: 'A new session: fresh access token, refresh token (in the body, or with `refresh=cookie` in the cookie) and the ' +
+            'user; or, for an account with a second factor, the challenge to finish with `POST /login/mfa`',
+          anyOf: [ref(TokenPairSchema), ref(MfaChallengeSchema)],
+          headers: setCookieHeader,
+        },
         401: ref(ErrorSchema),
         403: ref(ErrorSchema, '`email_not_verified`: the password is right, but the email must be verified first (`REQUIRE_EMAIL_VERIFICATION`)'),
         429: ref(ErrorSchema),
@@ -129,8 +152,12 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
       await repos.events.loginFailed(email, eventContext(request), account ? 'wrong_password' : 'unknown_email')
       throw invalidCredentials()
     }
-    await clearPasswordAttempts(app, email)
-    const { password_hash: passwordHash, session_generation: generation, ...user } = account
+    const { password_hash: passwordHash, session_generation: generation, totp_enabled: _, ...user } = account
+    const secondFactors = secondFactorsOf(account)
+    // With a second factor to come, the count stays until its code is right: the codes count
+    // toward the same lockout (API.md §13), and a right password must not give a guesser of
+    // codes a new allowance at every login.
+    if (secondFactors.length === 0) await clearPasswordAttempts(app, email)
     // Hashes made with weaker parameters are upgraded while we have the password in hand.
     if (passwords.needsRehash(passwordHash)) await repos.users.rehashPassword(user.id, passwordHash, await passwords.hash(password))
     // Only after the password checked out: a 403 must not tell a guesser which emails exist.
@@ -138,11 +165,81 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
       metrics.countLogin('email_not_verified')
       throw new AppError(403, 'email_not_verified', 'Verify your email first with the link in the verification mail (a password-reset link verifies it too)')
     }
+    if (secondFactors.length > 0) {
+      // Bound to the generation read with the hash, as a session would be: a password change or
+      // reset before the code comes voids it.
+      const mfaToken = await repos.mfa.startChallenge(user.id, generation)
+      metrics.countLogin('mfa_required')
+      return { mfa_required: true as const, mfa_token: mfaToken, methods: secondFactors, expires_in: MFA_CHALLENGE_TTL_MS / 1000 }
+    }
     const now = Date.now()
     const sid = newSessionId(now)
-    await repos.sessions.start({ id: sid, user_id: user.id, created_at: new Date(now), expires_at: sessionExpiry(sid, now), generation, ...clientOf(request) }, eventContext(request))
+    const amr = ['pwd']
+    await repos.sessions.start({ id: sid, user_id: user.id, created_at: new Date(now), expires_at: sessionExpiry(sid, now), generation, amr, ...clientOf(request) }, eventContext(request))
     metrics.countLogin('succeeded')
-    return sendPair(reply, tokens.issuePair(user, sid, true), user, request.query.refresh === 'cookie')
+    return sendPair(reply, tokens.issuePair(user, sid, true, amr), user, request.query.refresh === 'cookie')
+  })
+
+  app.post('/login/mfa', {
+    config: { rateLimitGroup: 'auth' },
+    schema: {
+      tags: ['auth'],
+      operationId: 'loginMfa',
+      summary: 'Log in, step two: the second factor',
+      description: 'Finishes a login that answered `mfa_required`: the `mfa_token` with a TOTP `code` from the authenticator app, ' +
+        'or one of the `recovery_code`s (exactly one of the two). Answers as `POST /login` does: a new session, its access token ' +
+        '`fresh` with `amr: ["pwd", "otp"]`, and with `refresh=cookie` the refresh token in the cookie. A code of the current ' +
+        '30-second step or either neighbour is accepted, each code once: a code already used (here or elsewhere) is wrong. ' +
+        'A wrong code is 400 `invalid_mfa_code`; the 5th spends the `mfa_token`. An unknown, expired or spent `mfa_token` ' +
+        '(used, out of attempts, or voided by a password change or reset since the password was checked) is 401 ' +
+        '`invalid_mfa_token`: log in again. Every code checked counts toward the account\'s login lockout (see `POST /login`). ' +
+        'A recovery code is spent, and every other session of the account ends.',
+      querystring: LoginQuery,
+      body: MfaLoginBody,
+      response: {
+        200: { ...ref(TokenPairSchema, 'A new session, as `POST /login` gives one, with `amr: ["pwd", "otp"]`'), headers: setCookieHeader },
+        400: ref(ErrorSchema, '`invalid_mfa_code`: the code is wrong or already used (the answer says how many attempts are left); ' +
+          '`validation_error`: neither or both of `code` and `recovery_code`, or a malformed field'),
+        401: ref(ErrorSchema, '`invalid_mfa_token`: unknown, expired or spent; log in again'),
+        429: ref(ErrorSchema),
+      },
+    },
+  }, async (request, reply) => {
+    const { mfa_token: mfaToken, code, recovery_code: recoveryCode } = request.body
+    if ((code === undefined) === (recoveryCode === undefined)) {
+      throw new AppError(400, 'validation_error', 'Send exactly one of code and recovery_code',
+        [{ path: code === undefined ? '/code' : '/recovery_code', message: 'exactly one of code and recovery_code is required' }])
+    }
+    const method = code !== undefined ? 'totp' : 'recovery_code'
+    const challenge = await repos.mfa.findChallenge(mfaToken)
+    if (!challenge) {
+      metrics.countSecondFactor(method, 'invalid_token')
+      throw invalidMfaToken()
+    }
+    const { user } = challenge
+    // Counted before the check, as a password is: of any burst of codes for one account at most
+    // LOGIN_MAX_FAILURES are checked (and the login's own password check counted too).
+    await countPasswordAttempt(app, request, user.email)
+    // The check has one shape whatever was sent: every candidate step computed and compared, and
+    // the same statement that spends a right code run for a wrong one (repositories/mfa.ts).
+    const proof: SecondFactorProof = code !== undefined
+      ? { method: 'totp', step: matchTotpStep(openTotpSecret(challenge.sealedSecret, user.id, config.JWT_KEY_ENCRYPTION_SECRET), code) }
+      : { method: 'recovery_code', codeHash: hashRecoveryCode(recoveryCode!) }
+    const now = Date.now()
+    const sid = newSessionId(now)
+    const outcome = await repos.mfa.finishChallenge(challenge, proof,
+      { id: sid, user_id: user.id, created_at: new Date(now), expires_at: sessionExpiry(sid, now), ...clientOf(request) }, eventContext(request))
+    if (outcome.result !== 'signed_in') metrics.countSecondFactor(method, outcome.result)
+    if (outcome.result === 'invalid_token') throw invalidMfaToken()
+    if (outcome.result === 'wrong_code') {
+      throw new AppError(400, 'invalid_mfa_code', outcome.attemptsLeft > 0
+        ? `The code is wrong or already used; ${outcome.attemptsLeft} more ${outcome.attemptsLeft === 1 ? 'try' : 'tries'} with this mfa_token`
+        : 'The code is wrong or already used, and that was the last try: log in again with POST /login')
+    }
+    await clearPasswordAttempts(app, user.email)
+    metrics.countSecondFactor(method, 'succeeded')
+    metrics.countLogin('succeeded')
+    return sendPair(reply, tokens.issuePair(user, sid, true, ['pwd', 'otp']), user, request.query.refresh === 'cookie')
   })
 
   app.post('/refresh', {
@@ -201,7 +298,8 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
       { at: new Date(now), expires_at: sessionExpiry(token.sid, now), ...clientOf(request) })
     if (rotation === 'spent') throw new AppError(401, 'token_revoked', 'The refresh token has already been used')
     if (rotation === 'ended') throw new AppError(401, 'token_revoked', 'The session has been logged out')
-    return sendPair(reply, tokens.issuePair(state.user, token.sid, false), state.user, presented.fromCookie)
+    // The session's amr, from its row: a refreshed token says how the login was proved, never more.
+    return sendPair(reply, tokens.issuePair(state.user, token.sid, false, state.amr), state.user, presented.fromCookie)
   })
 
   app.post('/logout', {
@@ -241,10 +339,14 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
       tags: ['auth'],
       operationId: 'getMe',
       summary: 'The current user',
-      description: 'Answered from the same query that checks the token (revocation, session, role), so it always shows the current role and email.',
-      response: { 200: ref(UserSchema, 'The user the access token belongs to') },
+      description: 'Answered from the same query that checks the token (revocation, session, role, second factors), so it always ' +
+        'shows the current role, email and `mfa`.',
+      response: { 200: ref(MeSchema, 'The user the access token belongs to, with their second factors') },
     },
-  }, async (request) => authOf(request).user)
+  }, async (request) => {
+    const { user, mfa } = authOf(request)
+    return { ...user, mfa }
+  })
 }
 
 export default authRoutes

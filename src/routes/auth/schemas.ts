@@ -32,3 +32,23 @@ export const LogoutQuery = Type.Object({
     description: '`local`: this session. `others`: every other session of the user. `global`: all sessions.',
   })),
 }, { additionalProperties: false })
+
+export const TotpCode = Type.String({ pattern: '^[0-9]{6}$', description: 'The 6 digits the authenticator app shows now, without spaces', examples: ['492039'] })
+
+export const MfaLoginBody = Type.Object({
+  mfa_token: Type.String({ minLength: 1, maxLength: 256, description: 'From the `mfa_required` answer of `POST /login`', examples: ['r4Xb0m1vKq2Tn9WcZp7yHs3Ld8Ue6Gf5Ja0Ik1Ql2Mo'] }),
+  code: Type.Optional(TotpCode),
+  recovery_code: Type.Optional(Type.String({
+    minLength: 1,
+    maxLength: 64,
+    description: 'One of the recovery codes, in place of `code`; case, spaces and hyphens do not matter',
+    examples: ['7k2m-q9xd-4hwe-pt3a'],
+  })),
+}, {
+  additionalProperties: false,
+  description: 'The `mfa_token` and exactly one of `code` and `recovery_code`',
+  examples: [
+    { mfa_token: 'r4Xb0m1vKq2Tn9WcZp7yHs3Ld8Ue6Gf5Ja0Ik1Ql2Mo', code: '492039' },
+    { mfa_token: 'r4Xb0m1vKq2Tn9WcZp7yHs3Ld8Ue6Gf5Ja0Ik1Ql2Mo', recovery_code: '7k2m-q9xd-4hwe-pt3a' },
+  ],
+})
