@@ -20,6 +20,9 @@ process.on('message', (message) => {
       heapTotalMb: process.memoryUsage().heapTotal / 2 ** 20,
       heapUsedMb: process.memoryUsage().heapUsed / 2 ** 20,
       eventLoopDelayP99Ms: Math.max(0, delay.percentile(99) / 1e6 - DELAY_RESOLUTION_MS),
+      // CPU time (user + system) since start: its growth over a run, per request, is a cost
+      // that the load of the rest of the machine does not change (bench/telemetry.ts).
+      cpuMs: (process.cpuUsage().user + process.cpuUsage().system) / 1000,
     },
   })
   delay.reset()

@@ -1,4 +1,4 @@
-// npm run bench [-- --json results.json] [-- --scale] [-- --shapes] [-- --cluster] [-- --duration 10] [-- --only /boards/:id]
+// npm run bench [-- --json results.json] [-- --scale] [-- --shapes] [-- --cluster] [-- --telemetry] [-- --duration 10] [-- --only /boards/:id]
 //   [-- --algorithm HS256|EdDSA|ES256] [-- --database boardkit_bench]
 // Starts the API against its own database, seeds it, and measures each scenario for a fixed
 // time at fixed concurrency, in one run. Absolute figures vary on a shared machine; each
@@ -8,6 +8,7 @@ import { writeFile } from 'node:fs/promises'
 import autocannon, { type Options, type Result } from 'autocannon'
 import { benchShapes } from './shapes.js'
 import { benchCluster } from './cluster.js'
+import { benchTelemetry } from './telemetry.js'
 import { generateSync } from 'otplib'
 import { connect, login, PASSWORD, resetDatabase, seed, seedBlocklist, seedTotpUsers, startApi, TOTP_SECRET, waitForQuietDatabase, type RunningApi } from './harness.js'
 
@@ -19,6 +20,10 @@ const { values: args } = parseArgs({
     shapes: { type: 'boolean', default: false },
     // HAProxy + 3 instances on 3 Galera nodes vs 1 instance on 1 node (bench/cluster.ts).
     cluster: { type: 'boolean', default: false },
+    // The same API with metrics off, metrics on, traces on (100 % sampled), side by side (bench/telemetry.ts).
+    telemetry: { type: 'boolean', default: false },
+    // --telemetry: how many times each scenario is measured on each of the three.
+    rounds: { type: 'string', default: '3' },
     duration: { type: 'string', default: '10' },
     connections: { type: 'string', default: '50' },
     // Run only the scenarios whose name contains one of these (GET /health always runs: the ratios need it).
@@ -245,4 +250,5 @@ function report (rows: Row[], rssPeakMb: number) {
 
 if (args.shapes) process.exitCode = await benchShapes() ? 0 : 1
 else if (args.cluster) await benchCluster(DURATION, CONNECTIONS)
+else if (args.telemetry) await benchTelemetry({ duration: DURATION, connections: CONNECTIONS, rounds: Number(args.rounds), database: DATABASE })
 else await main()

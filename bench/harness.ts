@@ -28,6 +28,8 @@ export interface ProcessMetrics {
   heapTotalMb: number
   heapUsedMb: number
   eventLoopDelayP99Ms: number
+  /** CPU time the process has used since it started (user + system). */
+  cpuMs: number
 }
 
 /**

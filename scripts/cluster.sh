@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # The local model of a production deployment (API.md §11, docs/scaling.md): a 3-node
 # Galera cluster, Redis, 3 API instances each preferring its own node, HAProxy in front of them
-# health-checking /ready. Everything on loopback.
+# health-checking /ready, and Prometheus scraping the instances' metrics (API.md §18,
+# docs/metrics.md; its configuration is scripts/prometheus.yml). Everything on loopback.
 #
 #   npm run cluster              start it all and print the URL (stays up until stopped)
 #   npm run cluster -- stop      stop everything this script started and delete its files
 #
 # Environment: CLUSTER_DIR (state, logs; default /tmp/boardkit-cluster), CLUSTER_PORT (HAProxy,
-# default 8080), API_PORT (first instance's port, default 3101); NODE_ENV (default production),
+# default 8080), API_PORT (first instance's port, default 3101; each instance's METRICS_PORT is
+# its port + 100), PROMETHEUS_PORT (default CLUSTER_PORT + 1010: 9090); NODE_ENV (default production),
 # RATE_LIMIT_* and LOGIN_MAX_FAILURES pass through to the instances (the cluster tests turn the
 # limits off, and so run as NODE_ENV=test: production refuses limits at 0).
 set -euo pipefail
@@ -16,6 +18,7 @@ cd "$(dirname "$0")/.."
 CLUSTER_DIR=${CLUSTER_DIR:-/tmp/boardkit-cluster}
 CLUSTER_PORT=${CLUSTER_PORT:-8080}
 API_PORT=${API_PORT:-3101}
+PROMETHEUS_PORT=${PROMETHEUS_PORT:-$((CLUSTER_PORT + 1010))}
 export GALERA_DIR="$CLUSTER_DIR/galera"
 GALERA_PORT=${GALERA_PORT:-4306}
 INSTANCES=(1 2 3)
@@ -42,6 +45,7 @@ stop_pid_file () {
 }
 
 stop_all () {
+  stop_pid_file "$CLUSTER_DIR/prometheus.pid"
   stop_pid_file "$CLUSTER_DIR/haproxy.pid"
   for i in "${INSTANCES[@]}"; do stop_pid_file "$CLUSTER_DIR/api$i.pid"; done
   if [ -f "$CLUSTER_DIR/redis-started" ]; then
@@ -62,6 +66,8 @@ database_url () {
   echo "mysql://root@$hosts/boardkit"
 }
 
+metrics_port () { echo $((API_PORT + $1 - 1 + 100)); }
+
 start_instance () {
   local i=$1 port=$((API_PORT + i - 1))
   # Its own session: the instance outlives this script, and is stopped by its recorded pid.
@@ -70,6 +76,7 @@ start_instance () {
     DATABASE_URL="$(database_url "$i")" JWT_SECRET="$(cat "$CLUSTER_DIR/jwt-secret")" \
     JWT_KEY_ENCRYPTION_SECRET="$(cat "$CLUSTER_DIR/key-secret")" \
     REDIS_URL=redis://127.0.0.1:6379 REDIS_KEY_PREFIX="boardkit-cluster:" TRUST_PROXY=loopback \
+    METRICS_PORT="$(metrics_port "$i")" \
     RATE_LIMIT_AUTH="${RATE_LIMIT_AUTH:-10}" RATE_LIMIT_REFRESH="${RATE_LIMIT_REFRESH:-60}" \
     RATE_LIMIT_GLOBAL="${RATE_LIMIT_GLOBAL:-1000}" LOGIN_MAX_FAILURES="${LOGIN_MAX_FAILURES:-10}" \
     setsid node --import tsx src/server.ts </dev/null >>"$CLUSTER_DIR/api$i.log" 2>&1 &
@@ -107,8 +114,23 @@ $servers
 CFG
 }
 
+# Prometheus (Debian's prometheus package) with scripts/prometheus.yml, scraping each instance's
+# METRICS_PORT; its data lives and dies with the cluster's directory.
+start_prometheus () {
+  local targets="" i
+  for i in "${INSTANCES[@]}"; do targets+="${targets:+, }\"127.0.0.1:$(metrics_port "$i")\""; done
+  cp scripts/prometheus.yml "$CLUSTER_DIR/prometheus.yml"
+  echo "[{\"targets\": [$targets], \"labels\": {\"cluster\": \"local\"}}]" >"$CLUSTER_DIR/targets.json"
+  setsid prometheus --config.file="$CLUSTER_DIR/prometheus.yml" --storage.tsdb.path="$CLUSTER_DIR/prometheus" \
+    --storage.tsdb.retention.time=1d --web.listen-address="127.0.0.1:$PROMETHEUS_PORT" \
+    </dev/null >>"$CLUSTER_DIR/prometheus.log" 2>&1 &
+  echo $! >"$CLUSTER_DIR/prometheus.pid"
+  wait_http "http://127.0.0.1:$PROMETHEUS_PORT/-/ready" 30 || { log "Prometheus did not become ready; see $CLUSTER_DIR/prometheus.log"; tail -n 20 "$CLUSTER_DIR/prometheus.log" >&2; false; }
+}
+
 start_all () {
   command -v haproxy >/dev/null || { log "haproxy is not installed (apt-get install -y haproxy)"; exit 1; }
+  command -v prometheus >/dev/null || { log "prometheus is not installed (apt-get install -y prometheus)"; exit 1; }
   if [ -d "$CLUSTER_DIR" ]; then log "$CLUSTER_DIR exists: already running? (npm run cluster -- stop)"; exit 1; fi
   mkdir -p "$CLUSTER_DIR"
   # Whatever fails from here on, leave nothing running.
@@ -135,8 +157,9 @@ start_all () {
   setsid haproxy -f "$CLUSTER_DIR/haproxy.cfg" -db </dev/null >>"$CLUSTER_DIR/haproxy.log" 2>&1 &
   echo $! >"$CLUSTER_DIR/haproxy.pid"
   wait_http "http://127.0.0.1:$CLUSTER_PORT/ready" 20 || { log "HAProxy did not answer; see $CLUSTER_DIR/haproxy.log"; false; }
+  start_prometheus
   trap - ERR
-  log "3 Galera nodes on 127.0.0.1:$GALERA_PORT-$((GALERA_PORT + 2)), Redis on 6379, instances on $API_PORT-$((API_PORT + 2))"
+  log "3 Galera nodes on 127.0.0.1:$GALERA_PORT-$((GALERA_PORT + 2)), Redis on 6379, instances on $API_PORT-$((API_PORT + 2)) (metrics on $(metrics_port 1)-$(metrics_port 3)), Prometheus on http://127.0.0.1:$PROMETHEUS_PORT"
   echo "http://127.0.0.1:$CLUSTER_PORT"
 }
 

@@ -21,12 +21,14 @@ interface PropertySchema {
   maximum?: number
   pattern?: string
   anyOf?: Array<{ const?: unknown }>
+  const?: unknown
 }
 
 const DURATION = /^\^\\d\+\(ms\|s\|m\|h\|d\)\?\$$/
 
 function accepts (schema: PropertySchema): string {
   if (schema.anyOf) return schema.anyOf.map((option) => `\`${String(option.const)}\``).join(', ')
+  if (schema.const !== undefined) return `\`${String(schema.const)}\` only`
   if (schema.type === 'boolean') return '`true`, `false`'
   if (schema.type === 'integer') {
     if (schema.maximum !== undefined) return `integer ${schema.minimum ?? ''}–${schema.maximum}`

@@ -6,7 +6,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 
 export CLUSTER_DIR=${CLUSTER_DIR:-/tmp/boardkit-cluster-test}
-export CLUSTER_PORT=${CLUSTER_PORT:-8090} API_PORT=${API_PORT:-3111}
+export CLUSTER_PORT=${CLUSTER_PORT:-8090} API_PORT=${API_PORT:-3111} PROMETHEUS_PORT=${PROMETHEUS_PORT:-9100}
 # Limits off, which production refuses (API.md §12): the instances run as a test harness.
 export NODE_ENV=test RATE_LIMIT_AUTH=0 RATE_LIMIT_REFRESH=0 RATE_LIMIT_GLOBAL=0 LOGIN_MAX_FAILURES=0
 

@@ -10,6 +10,8 @@ import shutdownPlugin from './plugins/shutdown.js'
 import bodyLimitPlugin from './plugins/body-limit.js'
 import securityPlugin from './plugins/security.js'
 import rateLimitPlugin from './plugins/rate-limit.js'
+import metricsPlugin, { metricsRoute } from './plugins/metrics.js'
+import tracingPlugin, { tracingServerOptions } from './plugins/tracing.js'
 import purgePlugin from './plugins/purge.js'
 import dbPlugin from './plugins/db.js'
 import authPlugin from './plugins/auth/index.js'
@@ -60,6 +62,7 @@ export async function buildApp (config: Config) {
     ...httpEdgeOptions,
     return503OnClosing: false,
     trustProxy: trustProxyOption(config.TRUST_PROXY),
+    ...tracingServerOptions(config),
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   // What the service is made of, in the order it is put together (each plugin names what it
@@ -67,6 +70,8 @@ export async function buildApp (config: Config) {
   await app.register(httpEdgePlugin)
   await app.register(configPlugin, { config })
   await app.register(errorsPlugin)
+  await app.register(tracingPlugin)
+  await app.register(metricsPlugin)
   await app.register(shutdownPlugin)
   await app.register(bodyLimitPlugin)
   await app.register(securityPlugin)
@@ -77,6 +82,7 @@ export async function buildApp (config: Config) {
   await app.register(outboxPlugin)
   await app.register(docsPlugin)
   await app.register(healthPlugin)
+  await app.register(metricsRoute)
   await app.register(authRoutes)
   await app.register(userRoutes)
   await app.register(boardRoutes)

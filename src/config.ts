@@ -24,6 +24,11 @@ const Port = (fallback: number) => Type.Integer({ minimum: 0, maximum: 65535, de
 /** A per-minute (or per-window) count; 0 turns the limit off (API.md §6). */
 const Limit = (fallback: number) => Type.Integer({ minimum: 0, default: fallback })
 
+/** The samplers of the OpenTelemetry specification (OTEL_TRACES_SAMPLER), jaeger's and xray's aside. */
+export const TRACES_SAMPLERS = ['always_on', 'always_off', 'traceidratio', 'parentbased_always_on', 'parentbased_always_off', 'parentbased_traceidratio'] as const
+/** Shortest METRICS_TOKEN accepted: a guessable token would publish the API's traffic to anyone. */
+const MIN_METRICS_TOKEN_BYTES = 32
+
 const EnvSchema = Type.Object({
   NODE_ENV: Type.Union([Type.Literal('development'), Type.Literal('production'), Type.Literal('test')], { default: 'development' }),
   HOST: Type.String({ minLength: 1, default: '127.0.0.1' }),
@@ -75,6 +80,19 @@ const EnvSchema = Type.Object({
   OIDC_PROVIDERS: Type.String({ default: '[]', description: 'JSON list of {id, issuer, client_id, client_secret, scopes?, name?}; [] or empty: none' }),
   OIDC_REDIRECT_URIS: Type.String({ default: '', description: 'Comma-separated URLs a sign-in may return to (exact match); empty: none' }),
   OIDC_TIMEOUT: Duration('5s'),
+  // API.md §18: GET /metrics on a listener of its own, or on the API's port behind a token;
+  // neither: no metrics are collected and /metrics is a 404.
+  METRICS_PORT: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535, description: 'Port of the metrics listener (0: any free port)' })),
+  METRICS_TOKEN: Type.Optional(Type.String({ description: 'Bearer token of GET /metrics, at least 32 bytes' })),
+  // Traces (API.md §18), under the standard OpenTelemetry names. Without an endpoint the SDK is
+  // never loaded (src/server.ts); the exporter also reads the OTEL_EXPORTER_OTLP_* variables it
+  // alone knows (headers, timeout, a traces-only endpoint) from the environment itself.
+  OTEL_EXPORTER_OTLP_ENDPOINT: Type.Optional(Type.String({ pattern: '^https?://[^/?#]', description: 'Base URL of an OTLP/HTTP receiver; spans go to <it>/v1/traces' })),
+  OTEL_EXPORTER_OTLP_PROTOCOL: Type.Literal('http/json', { default: 'http/json' }),
+  OTEL_SERVICE_NAME: Type.String({ minLength: 1, default: 'boardkit' }),
+  OTEL_TRACES_SAMPLER: Type.Union(TRACES_SAMPLERS.map((name) => Type.Literal(name)), { default: 'parentbased_always_on' }),
+  OTEL_TRACES_SAMPLER_ARG: Type.Optional(Type.String({ pattern: '^(0(\\.\\d+)?|1(\\.0+)?)$', description: 'The ratio of traceidratio samplers, 0 to 1' })),
+  OTEL_BSP_SCHEDULE_DELAY: Type.Integer({ minimum: 1, default: 5000, description: 'Milliseconds between two exports of the ended spans' }),
 })
 type Env = Static<typeof EnvSchema>
 
@@ -89,7 +107,9 @@ type DurationKey = 'DB_CONNECT_TIMEOUT' | 'DB_QUERY_TIMEOUT' | 'BODY_DISCARD_TIM
 
 /** Durations are milliseconds; everything else keeps its environment name and parsed type. */
 export type Config = Readonly<Omit<Env, DurationKey | 'JWT_SECRET' | 'CORS_ORIGINS' | 'JWT_KEY_ENCRYPTION_SECRET' | 'TRUST_PROXY' | 'MFA_REQUIRED_FOR_ADMINS'
-  | 'OIDC_PROVIDERS' | 'OIDC_REDIRECT_URIS'> & Record<DurationKey, number> & {
+  | 'OIDC_PROVIDERS' | 'OIDC_REDIRECT_URIS' | 'OTEL_TRACES_SAMPLER_ARG'> & Record<DurationKey, number> & {
+  /** The ratio of the traceidratio samplers (1 when unset: every trace). */
+  OTEL_TRACES_SAMPLER_ARG: number
   /** Fastify's `trustProxy` (proxy-addr): false, a hop count, or the proxies' addresses and CIDRs. */
   TRUST_PROXY: false | number | readonly string[]
   CORS_ORIGINS: readonly string[]
@@ -142,6 +162,11 @@ export function loadConfig(source: Record<string, string | undefined>): Config {
       throw new ConfigError(`${key}: must be a whole number (got ${JSON.stringify(raw[key])})`)
     }
   }
+  // Only the JSON flavour of OTLP/HTTP is installed: the others would need exporters (gRPC,
+  // protobuf) that the SDK would load in vain. Said before the schema's terser "expected".
+  if (raw.OTEL_EXPORTER_OTLP_PROTOCOL !== undefined && raw.OTEL_EXPORTER_OTLP_PROTOCOL !== 'http/json') {
+    throw new ConfigError(`OTEL_EXPORTER_OTLP_PROTOCOL: only http/json is supported (got ${JSON.stringify(raw.OTEL_EXPORTER_OTLP_PROTOCOL)})`)
+  }
   const env = Value.Default(EnvSchema, Value.Convert(EnvSchema, raw)) as Env
   const [firstError] = Value.Errors(EnvSchema, env)
   if (firstError) {
@@ -193,8 +218,17 @@ export function loadConfig(source: Record<string, string | undefined>): Config {
     if (bytes < 24 || bytes > 64) throw new ConfigError(`WEBHOOK_SECRET: must be base64 of 24-64 bytes (got ${bytes})`)
   }
 
+  // Never echoed: the value is a secret.
+  if (env.METRICS_TOKEN !== undefined && Buffer.byteLength(env.METRICS_TOKEN) < MIN_METRICS_TOKEN_BYTES) {
+    throw new ConfigError(`METRICS_TOKEN: must be at least ${MIN_METRICS_TOKEN_BYTES} bytes`)
+  }
+  if (env.METRICS_PORT !== undefined && env.METRICS_PORT !== 0 && env.METRICS_PORT === env.PORT) {
+    throw new ConfigError(`METRICS_PORT: must differ from PORT (both ${env.PORT}); leave it unset to serve /metrics on PORT with METRICS_TOKEN`)
+  }
+
   return Object.freeze({
     ...env,
+    OTEL_TRACES_SAMPLER_ARG: env.OTEL_TRACES_SAMPLER_ARG === undefined ? 1 : Number(env.OTEL_TRACES_SAMPLER_ARG),
     TRUST_PROXY: parseTrustProxy(env.TRUST_PROXY),
     JWT_KEY_ENCRYPTION_SECRET: keySecret ?? DEVELOPMENT_KEY_ENCRYPTION_SECRET,
     JWT_KEY_ACTIVATION_DELAY: parseDuration(env.JWT_KEY_ACTIVATION_DELAY),

@@ -13,6 +13,7 @@ const CLUSTER_DIR = process.env.CLUSTER_DIR ?? '/tmp/boardkit-cluster'
 const API_PORT = Number(process.env.API_PORT ?? 3101)
 const GALERA_PORT = Number(process.env.GALERA_PORT ?? 4306)
 const HAPROXY = `http://127.0.0.1:${process.env.CLUSTER_PORT ?? 8080}`
+const PROMETHEUS = `http://127.0.0.1:${process.env.PROMETHEUS_PORT ?? Number(process.env.CLUSTER_PORT ?? 8080) + 1010}`
 const INSTANCES = [0, 1, 2].map((i) => `http://127.0.0.1:${API_PORT + i}`)
 const NODE_PORTS = [0, 1, 2].map((i) => GALERA_PORT + i)
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
@@ -105,6 +106,31 @@ async function missingOn (port: number, ids: number[]): Promise<number[]> {
     await connection.end()
   }
 }
+
+// First: a later test SIGKILLs an instance, whose target is then down.
+t.test('Prometheus scrapes all three instances, and their series are there (API.md §18)', async (t) => {
+  interface Target { health: string, scrapeUrl: string, lastError: string }
+  let targets: Target[] = []
+  // The first scrape comes within one scrape_interval (5 s) of the start; 60 s at most.
+  for (const deadline = Date.now() + 60_000; Date.now() < deadline; await sleep(1000)) {
+    const reply = await fetch(`${PROMETHEUS}/api/v1/targets?state=active`).then((response) => response.json(), () => null) as { data?: { activeTargets: Target[] } } | null
+    targets = reply?.data?.activeTargets ?? []
+    if (targets.length === 3 && targets.every((target) => target.health === 'up')) break
+  }
+  t.same(targets.map((target) => target.health), ['up', 'up', 'up'], 'three targets, all up', { targets })
+  t.same(targets.map((target) => new URL(target.scrapeUrl).port).sort(), INSTANCES.map((base) => String(Number(new URL(base).port) + 100)).sort(),
+    'each instance\'s METRICS_PORT')
+  // Traffic through HAProxy, then the instances' own series through PromQL.
+  await newSession(HAPROXY)
+  for (const deadline = Date.now() + 30_000; Date.now() < deadline; await sleep(1000)) {
+    const reply = await call(PROMETHEUS, 'GET', `/api/v1/query?query=${encodeURIComponent('sum(boardkit_auth_logins_total{outcome="succeeded"})')}`)
+    if (Number(reply.body?.data?.result?.[0]?.value?.[1] ?? 0) >= 1) break
+  }
+  const up = await call(PROMETHEUS, 'GET', `/api/v1/query?query=${encodeURIComponent('sum(up{job="boardkit"})')}`)
+  t.equal(up.body?.data?.result?.[0]?.value?.[1], '3', 'PromQL: sum(up) is 3')
+  const logins = await call(PROMETHEUS, 'GET', `/api/v1/query?query=${encodeURIComponent('sum(boardkit_auth_logins_total{outcome="succeeded"})')}`)
+  t.ok(Number(logins.body?.data?.result?.[0]?.value?.[1]) >= 1, 'a login through HAProxy is counted', { body: logins.body })
+})
 
 t.test('a logout through one node is seen by the next request through another, under write load', async (t) => {
   const writers = startWriters(INSTANCES, 2, 120_000)

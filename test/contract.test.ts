@@ -20,6 +20,8 @@ interface ResponseObject { content?: Record<string, MediaType>, headers?: Record
 interface Operation { operationId: string, responses: Record<string, ResponseObject>, security?: Array<Record<string, string[]>> }
 interface Document { paths: Record<string, Record<string, Operation>>, components: { schemas: Record<string, object> } }
 
+const METRICS_TOKEN = 'contract-metrics-token-0123456789abcdef'
+
 /** A request to make; built fresh for each use, so cases never share state. */
 type Case = () => Promise<InjectOptions>
 
@@ -35,7 +37,8 @@ t.test('live responses match the OpenAPI document', async (t) => {
     OIDC_PROVIDERS: JSON.stringify([{ id: 'fake', issuer: fake.issuer, client_id: CLIENT_ID, client_secret: CLIENT_SECRET }]),
     OIDC_REDIRECT_URIS: SPA,
   }
-  const app = await build(t, oidc)
+  // Metrics on, served on this port with the token (GET /metrics's 200 and 401).
+  const app = await build(t, { ...oidc, METRICS_TOKEN })
   const databaseUrl = String(app.config.DATABASE_URL)
   // Same database, every per-IP limit at 1 a minute: the second request of a kind is a 429.
   const limited = await build(t, { ...oidc, DATABASE_URL: databaseUrl, RATE_LIMIT_AUTH: '1', RATE_LIMIT_REFRESH: '1', RATE_LIMIT_GLOBAL: '1' })
@@ -199,6 +202,7 @@ t.test('live responses match the OpenAPI document', async (t) => {
     getApiKey: async () => { const me = await user(); return { method: 'GET', url: `/api-keys/${(await apiKeyOf(me)).id}`, headers: as(me) } },
     revokeApiKey: async () => { const me = await user(); return { method: 'DELETE', url: `/api-keys/${(await apiKeyOf(me)).id}`, headers: as(me) } },
     listEvents: async () => ({ method: 'GET', url: `/admin/events?type=login.succeeded&since=${new Date(Date.now() - 60_000).toISOString()}`, headers: as(await admin()) }),
+    getMetrics: async () => ({ method: 'GET', url: '/metrics', headers: { authorization: `Bearer ${METRICS_TOKEN}` } }),
     // Browser mode, so that the documented Set-Cookie is there to check.
     loginMfa: async () => ({ method: 'POST', url: '/login/mfa?refresh=cookie', payload: await mfaLogin() }),
     setupTotp: async () => ({ method: 'POST', url: '/mfa/totp/setup', headers: as(await user()) }),
@@ -308,6 +312,11 @@ t.test('live responses match the OpenAPI document', async (t) => {
     },
   }
   Object.assign(errorCases, {
+    getMetrics: {
+      401: async () => ({ method: 'GET', url: '/metrics', headers: { authorization: 'Bearer not-the-metrics-token' } }),
+      // Sent to `verifying` (see targetOf), which has no METRICS_TOKEN.
+      404: async () => ({ method: 'GET', url: '/metrics' }),
+    },
     listSessions: {
       400: async () => ({ method: 'GET', url: '/sessions?cursor=tampered', headers: as(await user()) }),
       401: async () => ({ method: 'GET', url: '/sessions' }),
@@ -425,12 +434,17 @@ t.test('live responses match the OpenAPI document', async (t) => {
   }
 
   /** Error cases answered by another app than `app`. */
-  const targetOf: Record<string, Record<string, App>> = { login: { 403: verifying } }
+  const targetOf: Record<string, Record<string, App>> = { login: { 403: verifying }, getMetrics: { 404: verifying } }
 
   /** The documented response for a status: body schema and headers, checked on a live answer. */
   const checkResponse = (t: Test, response: LightMyRequestResponse, documented: ResponseObject, what: string) => {
     const schema = documented.content?.['application/json']?.schema
-    if (schema) {
+    const text = Object.entries(documented.content ?? {}).find(([type]) => type.startsWith('text/plain'))
+    if (text) {
+      // Prometheus's text format: the documented content type, and a body of # HELP/# TYPE lines and samples.
+      t.equal(response.headers['content-type'], text[0], `${what}: ${text[0]}`)
+      t.match(response.body, /^# HELP /, `${what}: the text format`)
+    } else if (schema) {
       t.match(response.headers['content-type'], /^application\/json/, `${what}: JSON`)
       const validate = validatorFor(schema)
       const valid = validate(response.json())

@@ -63,7 +63,8 @@ interface Node {
 
 type Run = (...args: unknown[]) => Promise<unknown>
 
-function statementText (options: unknown): string {
+/** The SQL of a query()/execute() call's first argument (a string or `{ sql }`). */
+export function statementText (options: unknown): string {
   return typeof options === 'string' ? options : String((options as { sql?: unknown } | null)?.sql ?? '')
 }
 

@@ -1,6 +1,39 @@
+import { performance } from 'node:perf_hooks'
+import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api'
 import { createPool, type Pool, type PoolConnection, type PoolOptions } from 'mysql2/promise'
 import { databaseUrls, type Config } from '../config.js'
-import { createFailoverPool, enableCausalReads } from './cluster.js'
+import { createFailoverPool, enableCausalReads, statementText } from './cluster.js'
+
+/** What a statement does, by its first word: a label with a handful of values, never the text. */
+export type StatementKind = 'select' | 'insert' | 'update' | 'delete' | 'transaction' | 'other'
+
+const KIND_OF_KEYWORD: Record<string, StatementKind> = {
+  select: 'select', insert: 'insert', replace: 'insert', update: 'update', delete: 'delete',
+  begin: 'transaction', start: 'transaction', commit: 'transaction', rollback: 'transaction', savepoint: 'transaction',
+}
+
+/** The statement's first keyword, lower-cased ('select', 'begin', 'set', …). */
+const firstKeyword = (text: string) => /^\s*\(?\s*([a-z]+)/i.exec(text)?.[1]?.toLowerCase() ?? ''
+
+export function statementKind (text: string): StatementKind {
+  return KIND_OF_KEYWORD[firstKeyword(text)] ?? 'other'
+}
+
+/**
+ * What the pool reports while it works, for the metrics (src/plugins/metrics.ts). Kept to an
+ * interface so this layer imports nothing from above it; without an observer nothing is counted.
+ */
+export interface PoolObserver {
+  /** A request starts waiting for a connection; the function returned is called once when it ends. */
+  waitStarted (): (outcome: 'acquired' | 'timeout' | 'failed') => void
+  /** A connection was handed to a request, and later given back (released or destroyed). */
+  checkedOut (): void
+  checkedIn (): void
+  statement (kind: StatementKind, seconds: number): void
+}
+
+// @opentelemetry/api only: a no-op until src/telemetry.ts registers the SDK (API.md §18).
+const tracer = trace.getTracer('boardkit')
 
 /** Connection options shared by the request pool and the start-up connection. */
 export function connectionOptions (config: Config): PoolOptions {
@@ -49,13 +82,53 @@ function withDeadline<T> (connection: PoolConnection, work: Promise<T>, ms: numb
   })
 }
 
-/** Every query() and execute() on this connection fails after `timeout` (see withDeadline). */
-function withQueryTimeout (connection: PoolConnection, timeout: number): PoolConnection {
+/**
+ * One statement, timed for the metrics and in a span of its own (a child of the request's): the
+ * statement's text is parameterised (drizzle and our batches bind every value), so the span can
+ * carry it without a value in it.
+ */
+async function runStatement (connection: PoolConnection, method: 'query' | 'execute', run: Run, args: unknown[], timeout: number, observer: PoolObserver | undefined) {
+  const text = statementText(args[0])
+  const operation = firstKeyword(text).toUpperCase() || 'SQL'
+  const kind = statementKind(text)
+  // Named by its operation, as OpenTelemetry's database conventions name a span without a table.
+  // Only within a trace: a statement of no request (the outbox worker's poll each second, the
+  // purge, the key ring's check) would otherwise be a trace of one span, many a minute.
+  const span = trace.getActiveSpan() && tracer.startSpan(operation, {
+    kind: SpanKind.CLIENT,
+    attributes: { 'db.system.name': 'mysql', 'db.operation.name': operation, 'db.query.text': text.slice(0, 2048) },
+  })
+  const started = performance.now()
+  try {
+    return await withDeadline(connection, run.apply(connection, args), timeout, `a ${method}`)
+  } catch (error) {
+    span?.setStatus({ code: SpanStatusCode.ERROR, message: (error as { code?: string }).code ?? 'error' })
+    throw error
+  } finally {
+    observer?.statement(kind, (performance.now() - started) / 1000)
+    span?.end()
+  }
+}
+
+/**
+ * Every query() and execute() on this connection fails after `timeout` (see withDeadline), and
+ * is reported to `observer`, as is the connection's return to the pool (once, whichever of
+ * release() and destroy() comes first).
+ */
+function withQueryTimeout (connection: PoolConnection, timeout: number, observer: PoolObserver | undefined): PoolConnection {
+  let returned = false
   return new Proxy(connection, {
     get (object, property) {
       const value = Reflect.get(object, property)
       if (property === 'query' || property === 'execute') {
-        return (...args: unknown[]) => withDeadline(object, (value as Run).apply(object, args), timeout, `a ${property}`)
+        return (...args: unknown[]) => runStatement(object, property, value as Run, args, timeout, observer)
+      }
+      if (observer && (property === 'release' || property === 'destroy')) {
+        return () => {
+          if (!returned) observer.checkedIn()
+          returned = true
+          return (value as () => void).call(object)
+        }
       }
       return typeof value === 'function' ? value.bind(object) : value
     },
@@ -71,24 +144,35 @@ const timeoutError = (message: string) => Object.assign(new Error(message), { co
  * after `deadline`; a connection that arrives later goes straight back to the pool, unused, so
  * a request answered 503 never writes anything afterwards.
  */
-function acquire (pool: Pool, deadline: number): Promise<PoolConnection> {
-  if (deadline <= 0) return Promise.reject(timeoutError('timed out waiting for a database connection'))
+function acquire (pool: Pool, deadline: number, observer: PoolObserver | undefined): Promise<PoolConnection> {
+  const waited = observer?.waitStarted()
+  if (deadline <= 0) {
+    waited?.('timeout')
+    return Promise.reject(timeoutError('timed out waiting for a database connection'))
+  }
   return new Promise((resolve, reject) => {
     let late = false
     const timer = setTimeout(() => {
       late = true
+      waited?.('timeout')
       reject(timeoutError('timed out waiting for a database connection'))
     }, deadline)
     pool.getConnection().then((connection) => {
       clearTimeout(timer)
       if (late) connection.release()
-      else resolve(connection)
+      else {
+        waited?.('acquired')
+        resolve(connection)
+      }
     }, (error: unknown) => {
       clearTimeout(timer)
       // mysql2 fails the requests still queued when the pool closes (shutdown) with a bare
       // "Pool is closed." and no code: give it one, so it is a 503 like any other outage.
       if ((error as Error).message === 'Pool is closed.') Object.assign(error as Error, { code: 'POOL_CLOSED' })
-      if (!late) reject(error)
+      if (!late) {
+        waited?.('failed')
+        reject(error)
+      }
     })
   })
 }
@@ -100,10 +184,10 @@ function acquire (pool: Pool, deadline: number): Promise<PoolConnection> {
  * is taken in the other half, so a dead connection costs its request a ping, not a failed
  * statement. Busy connections are never idle that long, so the ping costs nothing under load.
  */
-async function checkout (pool: Pool, budget: number): Promise<PoolConnection> {
+async function checkout (pool: Pool, budget: number, observer: PoolObserver | undefined): Promise<PoolConnection> {
   const giveUpAt = Date.now() + budget
   for (;;) {
-    const connection = await acquire(pool, giveUpAt - Date.now())
+    const connection = await acquire(pool, giveUpAt - Date.now(), observer)
     const idleSince = (connection as unknown as { connection: { lastActiveTime?: number } }).connection.lastActiveTime
     if (idleSince === undefined || Date.now() - idleSince < PING_AFTER_IDLE_MS) return connection
     try {
@@ -116,7 +200,7 @@ async function checkout (pool: Pool, budget: number): Promise<PoolConnection> {
   }
 }
 
-export function createDatabasePool (config: Config): Pool {
+export function createDatabasePool (config: Config, observer?: PoolObserver): Pool {
   const options: PoolOptions = {
     ...connectionOptions(config),
     connectionLimit: config.DB_POOL_SIZE,
@@ -139,7 +223,11 @@ export function createDatabasePool (config: Config): Pool {
 
   // A request waits at most DB_CONNECT_TIMEOUT for a connection and DB_QUERY_TIMEOUT for each
   // statement. pool.query()/execute() and transactions (getConnection) all come through here.
-  const checkoutWithTimeout = async () => withQueryTimeout(await checkout(pool, config.DB_CONNECT_TIMEOUT), config.DB_QUERY_TIMEOUT)
+  const checkoutWithTimeout = async () => {
+    const connection = await checkout(pool, config.DB_CONNECT_TIMEOUT, observer)
+    observer?.checkedOut()
+    return withQueryTimeout(connection, config.DB_QUERY_TIMEOUT, observer)
+  }
   const runOnConnection = (method: 'query' | 'execute') => async (...args: unknown[]) => {
     const connection = await checkoutWithTimeout()
     try {

@@ -1,4 +1,5 @@
 import type { FastifyBaseLogger } from 'fastify'
+import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api'
 import type { Config } from '../config.js'
 import type { Mail } from './templates.js'
 
@@ -32,10 +33,23 @@ export async function createMailTransport (config: Pick<Config, 'SMTP_URL' | 'MA
     // Only a loopback relay (a local MTA, a test server) may be spoken to in the clear.
     // No `logger`/`debug`: nodemailer would log the message, and with it the token.
     const transporter = nodemailer.createTransport({ url: config.SMTP_URL, ...SMTP_TIMEOUTS, requireTLS: requiresStartTls(config.SMTP_URL) })
+    const server = new URL(config.SMTP_URL)
+    const tracer = trace.getTracer('boardkit')
     return {
       kind: 'smtp',
       async send (mail, signal) {
-        await transporter.sendMail({ from: config.MAIL_FROM, ...mail, signal })
+        // A span per delivery attempt (API.md §18), in the trace of whatever woke the outbox
+        // worker: usually the request that queued the mail, answered by then (docs/metrics.md).
+        // No address or subject in it.
+        const span = tracer.startSpan('smtp send', { kind: SpanKind.CLIENT, attributes: { 'server.address': server.hostname, 'server.port': Number(server.port || (server.protocol === 'smtps:' ? 465 : 587)) } })
+        try {
+          await transporter.sendMail({ from: config.MAIL_FROM, ...mail, signal })
+        } catch (error) {
+          span.setStatus({ code: SpanStatusCode.ERROR, message: (error as { code?: string }).code ?? 'error' })
+          throw error
+        } finally {
+          span.end()
+        }
       },
       close: () => transporter.close(),
     }

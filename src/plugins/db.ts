@@ -14,7 +14,7 @@ declare module 'fastify' {
 
 /** The mysql2 pool, drizzle over it, and the repositories (all SQL lives in src/repositories). */
 export default fp(async (app) => {
-  const pool = createDatabasePool(app.config)
+  const pool = createDatabasePool(app.config, app.metrics.pool)
   // mysql2 emits 'error' on idle connections that the server dropped; without a listener
   // that would be an uncaught exception. The pool replaces the connection by itself.
   pool.on('connection', (connection) => connection.on('error', (error) => app.log.warn({ err: error }, 'database connection error')))
@@ -25,4 +25,4 @@ export default fp(async (app) => {
     // process is on its way out, and the shutdown must still complete.
     await pool.end().catch((error: unknown) => app.log.warn({ err: error }, 'closing the database pool'))
   })
-}, { name: 'db', dependencies: ['config'] })
+}, { name: 'db', dependencies: ['config', 'metrics'] })

@@ -155,11 +155,12 @@ export default fp(async (app) => {
         { name: 'admin', description: 'For admins: the audit log of every account' },
         { name: 'api-keys', description: 'Personal access tokens for scripts, CI jobs and Postman' },
         { name: 'oidc', description: 'Sign in with an OpenID Connect provider, and the provider accounts linked to yours' },
-        { name: 'operations', description: 'Liveness and readiness' },
+        { name: 'operations', description: 'Liveness, readiness and metrics' },
       ],
       components: {
         securitySchemes: {
           bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'The access_token from POST /login or POST /refresh' },
+          metricsToken: { type: 'http', scheme: 'bearer', description: 'METRICS_TOKEN, for GET /metrics on the API\'s port' },
           // OpenAPI 3.1 lists scopes only for oauth2/openIdConnect schemes; for others the
           // requirement's array holds "roles", which is what a key's scopes are (§4.8.30.2).
           apiKey: {

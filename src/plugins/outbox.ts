@@ -41,8 +41,14 @@ export default fp(async (app) => {
     leaseMs: config.OUTBOX_LEASE,
   })
   app.decorate('outbox', { kick: worker.kick, idle: worker.idle } satisfies OutboxDelivery)
+  // Depth and oldest age for /metrics (API.md §18), read from the table at scrape time: the
+  // whole cluster's outbox, the same on every instance, since any instance delivers any row.
+  app.metrics.observeOutbox(async () => {
+    const { pending, oldestAgeSeconds } = await repos.outbox.stats()
+    return { depth: pending, oldestAgeSeconds }
+  })
   app.addHook('onClose', async () => {
     await worker.close()
     transport.close()
   })
-}, { name: 'outbox', dependencies: ['config', 'db'] })
+}, { name: 'outbox', dependencies: ['config', 'db', 'metrics'] })

@@ -1,10 +1,12 @@
 import fp from 'fastify-plugin'
 import fastifyRateLimit from '@fastify/rate-limit'
-import type { Redis } from 'ioredis'
+import type { Command, Redis } from 'ioredis'
+import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Config } from '../config.js'
 import { AppError } from '../errors.js'
 import { clientAddress, rateLimitKey } from './client-address.js'
+import { tracingEnabled } from './tracing.js'
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -50,6 +52,30 @@ async function createRedisClient (url: string, log: FastifyBaseLogger): Promise<
 }
 
 /**
+ * Each Redis command in a span of its own, a child of the request's (API.md §18). ioredis has
+ * no hook for it, and OpenTelemetry's ioredis instrumentation patches through require hooks that
+ * do not reach ES modules (plugins/tracing.ts); every command goes through sendCommand, some of
+ * them more than once (a retry), hence one span per command object.
+ */
+function traceCommands (redis: Redis) {
+  const tracer = trace.getTracer('boardkit')
+  const traced = new WeakSet<Command>()
+  const send = redis.sendCommand.bind(redis)
+  redis.sendCommand = (command, stream) => {
+    if (!traced.has(command)) {
+      traced.add(command)
+      const operation = command.name.toUpperCase()
+      const span = tracer.startSpan(`redis ${operation}`, { kind: SpanKind.CLIENT, attributes: { 'db.system.name': 'redis', 'db.operation.name': operation } })
+      command.promise.then(() => span.end(), (error: unknown) => {
+        span.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error).message })
+        span.end()
+      })
+    }
+    return send(command, stream)
+  }
+}
+
+/**
  * Per-IP request limits (API.md §6): they blunt floods from one address. Counted in this
  * process's memory, or in Redis when REDIS_URL is set so that every instance behind a load
  * balancer shares one count (§11). Password guessing against one account from many addresses is
@@ -69,6 +95,7 @@ export default fp(async (app) => {
   })
 
   const redis = config.REDIS_URL ? await createRedisClient(config.REDIS_URL, app.log) : undefined
+  if (redis && tracingEnabled(config)) traceCommands(redis)
   // disconnect(), not quit(): quit waits for an answer that never comes while Redis is away.
   if (redis) {
     app.addHook('onClose', async () => redis.disconnect())
@@ -92,7 +119,8 @@ export default fp(async (app) => {
     enableDraftSpec: true,
     // The client under the TRUST_PROXY rule, never an address it wrote itself; IPv6 by /64.
     keyGenerator: (request) => rateLimitKey(clientAddress(request)),
+    onExceeded: (request) => app.metrics.countRateLimited(request.routeOptions.config.rateLimitGroup ?? 'global'),
     errorResponseBuilder: (_request, context) =>
       new AppError(429, 'rate_limited', `Too many requests; retry in ${context.after}`),
   })
-}, { name: 'rate-limit', dependencies: ['config'] })
+}, { name: 'rate-limit', dependencies: ['config', 'metrics'] })

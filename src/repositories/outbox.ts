@@ -1,4 +1,4 @@
-import { and, asc, count, eq, inArray, isNull, lt, lte, min, or, sql } from 'drizzle-orm'
+import { and, asc, count, eq, inArray, isNull, lt, lte, or, sql } from 'drizzle-orm'
 import { outbox } from '../../drizzle/schema.js'
 import type { Database } from '../db/database.js'
 import { deleteInBatches } from '../db/delete-in-batches.js'
@@ -80,11 +80,18 @@ export function createOutboxRepository (db: Database) {
         .where(held(row.id, row.claim))
     },
 
-    /** Depth and the age of the oldest pending row, in seconds (for the log line and, later, /metrics). */
+    /**
+     * Depth and the age of the oldest pending row, in seconds (the worker's log line and the
+     * /metrics gauges). The age is reckoned by the database's clock, which wrote created_at:
+     * every instance reports the same age, whatever its own clock says.
+     */
     async stats (): Promise<{ pending: number, oldestAgeSeconds: number }> {
-      const [row] = await db.select({ pending: count(), oldest: min(outbox.created_at) }).from(outbox).where(eq(outbox.state, 'pending'))
-      const oldest = row?.oldest ? new Date(row.oldest) : null
-      return { pending: row?.pending ?? 0, oldestAgeSeconds: oldest ? Math.max(0, Math.round((Date.now() - oldest.getTime()) / 1000)) : 0 }
+      const [row] = await db.select({
+        pending: count(),
+        ageMicroseconds: sql<string | number | null>`TIMESTAMPDIFF(MICROSECOND, MIN(${outbox.created_at}), ${now})`,
+      }).from(outbox).where(eq(outbox.state, 'pending'))
+      const age = Number(row?.ageMicroseconds ?? 0)
+      return { pending: row?.pending ?? 0, oldestAgeSeconds: Math.max(0, Math.round(age / 1000) / 1000) }
     },
 
     /** Finished rows older than `keepMs`: what was sent no longer needs its row. */

@@ -224,6 +224,27 @@ t.test('.env.example documents every variable, each with a comment, and nothing 
     'the example itself is a valid configuration')
 })
 
+t.test('metrics and traces (API.md §18): off by default, each bad value a ConfigError naming it', async (t) => {
+  t.match(loadConfig({}), {
+    METRICS_PORT: undefined, METRICS_TOKEN: undefined, OTEL_EXPORTER_OTLP_ENDPOINT: undefined, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+    OTEL_SERVICE_NAME: 'boardkit', OTEL_TRACES_SAMPLER: 'parentbased_always_on', OTEL_TRACES_SAMPLER_ARG: 1, OTEL_BSP_SCHEDULE_DELAY: 5000,
+  })
+  t.match(loadConfig({ METRICS_PORT: '9464', OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: '0.1', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318' }),
+    { METRICS_PORT: 9464, OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: 0.1, OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318' })
+  const short = configError({ METRICS_TOKEN: 'a-short-token' })
+  t.match(short.message, /^METRICS_TOKEN: must be at least 32 bytes/)
+  t.notMatch(short.message, 'a-short-token', 'the token is not echoed')
+  t.match(configError({ PORT: '3000', METRICS_PORT: '3000' }).message, /^METRICS_PORT: must differ from PORT/)
+  t.match(configError({ METRICS_PORT: '70000' }).message, /^METRICS_PORT\b/)
+  for (const protocol of ['grpc', 'http/protobuf']) {
+    t.match(configError({ OTEL_EXPORTER_OTLP_PROTOCOL: protocol }).message, /^OTEL_EXPORTER_OTLP_PROTOCOL: only http\/json is supported/)
+  }
+  t.match(configError({ OTEL_TRACES_SAMPLER: 'jaeger_remote' }).message, /^OTEL_TRACES_SAMPLER: must be one of always_on, /)
+  for (const ratio of ['1.5', '-0.1', 'half']) t.match(configError({ OTEL_TRACES_SAMPLER_ARG: ratio }).message, /^OTEL_TRACES_SAMPLER_ARG\b/)
+  t.match(configError({ OTEL_EXPORTER_OTLP_ENDPOINT: 'collector:4318' }).message, /^OTEL_EXPORTER_OTLP_ENDPOINT\b/)
+  t.match(configError({ OTEL_BSP_SCHEDULE_DELAY: '0' }).message, /^OTEL_BSP_SCHEDULE_DELAY\b/)
+})
+
 t.test('server process', async (t) => {
   t.test('production without JWT_SECRET: exit 1, one line naming JWT_SECRET, no stack', async (t) => {
     const started = startServer({ NODE_ENV: 'production' })

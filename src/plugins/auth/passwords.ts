@@ -1,4 +1,5 @@
 import argon2 from 'argon2'
+import { trace } from '@opentelemetry/api'
 import { randomBytes } from 'node:crypto'
 import { availableParallelism } from 'node:os'
 
@@ -36,16 +37,31 @@ function limitConcurrency (limit: number) {
   }
 }
 
+const tracer = trace.getTracer('boardkit')
+
+/**
+ * argon2 work in a span of its own (API.md §18): the slowest step of a login or a register, its
+ * wait for a free core included, so a trace shows where the time went.
+ */
+async function inSpan<T> (name: string, work: () => Promise<T>): Promise<T> {
+  const span = tracer.startSpan(name, { attributes: { 'argon2.memory_kib': ARGON2_PARAMETERS.memoryCost, 'argon2.passes': ARGON2_PARAMETERS.timeCost } })
+  try {
+    return await work()
+  } finally {
+    span.end()
+  }
+}
+
 export async function createPasswordHasher (): Promise<PasswordHasher> {
   const limited = limitConcurrency(availableParallelism())
   // Unknown email: still verify against a fixed dummy hash. Both failures then cost one argon2
   // run, and the response time does not reveal which emails have accounts.
   const dummyHash = await argon2.hash(randomBytes(32).toString('hex'), ARGON2_PARAMETERS)
   return {
-    hash: (password) => limited(() => argon2.hash(password, ARGON2_PARAMETERS)),
+    hash: (password) => inSpan('argon2 hash', () => limited(() => argon2.hash(password, ARGON2_PARAMETERS))),
     async verify (hash, password) {
       try {
-        return await limited(() => argon2.verify(hash ?? dummyHash, password)) && hash !== null
+        return await inSpan('argon2 verify', () => limited(() => argon2.verify(hash ?? dummyHash, password))) && hash !== null
       } catch {
         // A corrupt stored hash is a failed login, not a 500.
         return false

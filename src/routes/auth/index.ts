@@ -32,6 +32,7 @@ export async function countPasswordAttempt (app: FastifyInstance, request: Fasti
   if (config.LOGIN_MAX_FAILURES === 0) return
   const attempt = await repos.loginFailures.countAttempt(email, config.LOGIN_MAX_FAILURES, config.LOGIN_LOCKOUT_WINDOW)
   if (!attempt.allowed) {
+    app.metrics.countRateLimited('account')
     await repos.events.loginLocked(email, eventContext(request))
     throw new AppError(429, 'rate_limited', 'Too many failed password attempts for this account; try again later', undefined,
       { headers: { 'retry-after': String(attempt.retryAfterSeconds) } })
@@ -78,7 +79,7 @@ function clientOf (request: FastifyRequest) {
 }
 
 const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  const { repos, tokens, passwords, config, outbox } = app
+  const { repos, tokens, passwords, config, outbox, metrics } = app
 
   /** When a session can no longer be refreshed: its new refresh token's expiry, capped by SESSION_MAX_AGE. */
   function sessionExpiry (sid: string, now: number): Date {
@@ -141,11 +142,15 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
   }, async (request, reply) => {
     const { email, password } = request.body
     // Counted before the check, so a burst cannot pass the lockout while argon2 is busy.
-    await countPasswordAttempt(app, request, email)
+    await countPasswordAttempt(app, request, email).catch((error: unknown) => {
+      if (error instanceof AppError && error.code === 'rate_limited') metrics.countLogin('locked')
+      throw error
+    })
     const account = await repos.users.findCredentials({ email })
     // An account made by a sign-in with a provider has no password (API.md §17): verify() still
     // runs on the dummy hash and fails, so the answer and its time are those of a wrong password.
     if (!await passwords.verify(account?.password_hash ?? null, password) || !account?.password_hash) {
+      metrics.countLogin('failed')
       await repos.events.loginFailed(email, eventContext(request), !account ? 'unknown_email' : account.password_hash ? 'wrong_password' : 'no_password')
       throw invalidCredentials()
     }
@@ -159,18 +164,21 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
     if (passwords.needsRehash(passwordHash)) await repos.users.rehashPassword(user.id, passwordHash, await passwords.hash(password))
     // Only after the password checked out: a 403 must not tell a guesser which emails exist.
     if (config.REQUIRE_EMAIL_VERIFICATION && !user.email_verified_at) {
+      metrics.countLogin('email_not_verified')
       throw new AppError(403, 'email_not_verified', 'Verify your email first with the link in the verification mail (a password-reset link verifies it too)')
     }
     if (secondFactors.length > 0) {
       // Bound to the generation read with the hash, as a session would be: a password change or
       // reset before the code comes voids it.
       const mfaToken = await repos.mfa.startChallenge(user.id, generation)
+      metrics.countLogin('mfa_required')
       return { mfa_required: true as const, mfa_token: mfaToken, methods: secondFactors, expires_in: MFA_CHALLENGE_TTL_MS / 1000 }
     }
     const now = Date.now()
     const sid = newSessionId(now)
     const amr = ['pwd']
     await repos.sessions.start({ id: sid, user_id: user.id, created_at: new Date(now), expires_at: sessionExpiry(sid, now), generation, amr, ...clientOf(request) }, eventContext(request))
+    metrics.countLogin('succeeded')
     return sendPair(reply, tokens.issuePair(user, sid, true, amr), user, request.query.refresh === 'cookie')
   })
 
@@ -204,8 +212,12 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
       throw new AppError(400, 'validation_error', 'Send exactly one of code and recovery_code',
         [{ path: code === undefined ? '/code' : '/recovery_code', message: 'exactly one of code and recovery_code is required' }])
     }
+    const method = code !== undefined ? 'totp' : 'recovery_code'
     const challenge = await repos.mfa.findChallenge(mfaToken)
-    if (!challenge) throw invalidMfaToken()
+    if (!challenge) {
+      metrics.countSecondFactor(method, 'invalid_token')
+      throw invalidMfaToken()
+    }
     const { user } = challenge
     // Counted before the check, as a password is: of any burst of codes for one account at most
     // LOGIN_MAX_FAILURES are checked (and the login's own password check counted too).
@@ -219,6 +231,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
     const sid = newSessionId(now)
     const outcome = await repos.mfa.finishChallenge(challenge, proof,
       { id: sid, user_id: user.id, created_at: new Date(now), expires_at: sessionExpiry(sid, now), ...clientOf(request) }, eventContext(request))
+    if (outcome.result !== 'signed_in') metrics.countSecondFactor(method, outcome.result)
     if (outcome.result === 'invalid_token') throw invalidMfaToken()
     if (outcome.result === 'wrong_code') {
       throw new AppError(400, 'invalid_mfa_code', outcome.attemptsLeft > 0
@@ -226,6 +239,8 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
         : 'The code is wrong or already used, and that was the last try: log in again with POST /login')
     }
     await clearPasswordAttempts(app, user.email)
+    metrics.countSecondFactor(method, 'succeeded')
+    metrics.countLogin('succeeded')
     return sendPair(reply, tokens.issuePair(user, sid, true, ['pwd', 'otp']), user, request.query.refresh === 'cookie')
   })
 
@@ -268,6 +283,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
           context: { ...eventContext(request), session_id: token.sid },
           details: { spent_at: rotatedAt.toISOString() },
         })
+        metrics.countRefreshReuse()
         request.log.warn({ userId: token.userId, sid: token.sid }, 'refresh token reuse: session revoked')
       }
       throw new AppError(401, 'token_revoked', reason ?? 'The token has been revoked')
