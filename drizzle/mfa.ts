@@ -48,6 +48,9 @@ export const mfaChallenges = mysqlTable('mfa_challenges', {
   // a reset, a role change or a logout of every session in between voids the challenge, as it
   // would a session (drizzle/users.ts).
   session_generation: int('session_generation', { unsigned: true }).notNull(),
+  // How the first step was proved (RFC 8176): 'pwd' (POST /login) or 'fed' (a provider's sign-in,
+  // POST /auth/oidc/exchange). The session the code finishes carries it before 'otp'.
+  first_factor: varchar('first_factor', { length: 8 }).notNull().default('pwd'),
   // Wrong codes so far; the one that reaches the limit spends the challenge.
   attempts: tinyint('attempts', { unsigned: true }).notNull().default(0),
   created_at: datetime('created_at', { mode: 'date', fsp: 3 }).notNull().default(sql`CURRENT_TIMESTAMP(3)`),

@@ -1940,7 +1940,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description A new session, as `POST /login` gives one, with `amr: ["pwd", "otp"]` */
+            /** @description A new session, as `POST /login` gives one, with `amr: ["pwd", "otp"]` (`["fed", "otp"]` after a provider's sign-in) */
             200: {
                 headers: {
                     /** @description Browser mode: `__Host-refresh=<refresh token>; Max-Age=<refresh TTL>; Path=/; HttpOnly; Secure; SameSite=Strict` */
@@ -8636,7 +8636,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description A new session, `amr: ["fed"]` */
+            /** @description A new session, `amr: ["fed"]`; or, for an account with a second factor, the challenge to finish with `POST /login/mfa` (its session then has `amr: ["fed", "otp"]`) */
             200: {
                 headers: {
                     /** @description Browser mode: the `__Host-refresh` cookie, as `POST /login?refresh=cookie` sets it */
@@ -8644,7 +8644,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["TokenPair"];
+                    "application/json": components["schemas"]["TokenPair"] | components["schemas"]["MfaChallenge"];
                 };
             };
             /** @description `invalid_exchange_code`: unknown, used or expired; sign in again. `validation_error`: a malformed body */

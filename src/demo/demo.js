@@ -212,17 +212,18 @@ async function login (email, password) {
   if (status !== 200) return say(data.message, true)
   // Do not keep the password in the (hidden) form for the whole session.
   $('#login-form').reset()
-  if (data.mfa_required) {
-    // The password was right; the login waits for a code (API.md §13), in memory only.
-    mfaToken = data.mfa_token
-    useRecoveryCode(false)
-    showView('#mfa-login-section')
-    say('Enter the code your authenticator app shows.')
-    $('#mfa-login-form').elements.code.focus()
-    return
-  }
+  if (data.mfa_required) return askForCode(data)
   say('')
   await signedIn(data)
+}
+
+/** The first factor (a password, or a provider) was right; the login waits for a code (API.md §13), in memory only. */
+function askForCode (challenge) {
+  mfaToken = challenge.mfa_token
+  useRecoveryCode(false)
+  showView('#mfa-login-section')
+  say('Enter the code your authenticator app shows.')
+  $('#mfa-login-form').elements.code.focus()
 }
 
 /** The second step of a login: a TOTP code, or a recovery code in its place. */
@@ -486,7 +487,8 @@ if (oidcError) say(OIDC_ERRORS[oidcError] ?? `Signing in with the provider faile
 
 // A reload: the cookie (if any) still holds the session; one refresh gets an access token.
 const resumed = oidcCode
-  ? request('POST', '/auth/oidc/exchange?refresh=cookie', { code: oidcCode }).then(({ status, data }) => status === 200 ? signedIn(data) : signedOut(data.message))
+  ? request('POST', '/auth/oidc/exchange?refresh=cookie', { code: oidcCode })
+    .then(({ status, data }) => status !== 200 ? signedOut(data.message) : data.mfa_required ? askForCode(data) : signedIn(data))
   : localStorage.getItem(HINT) && linkPage !== 'reset-password'
   ? refreshTokens().then(() => signedIn(tokens), () => signedOut(''))
   : Promise.resolve()

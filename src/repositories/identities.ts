@@ -1,12 +1,13 @@
 import { createHash, randomBytes } from 'node:crypto'
-import { and, asc, count, eq, gt, isNull, lt, sql } from 'drizzle-orm'
-import { federatedIdentities, oidcExchangeCodes, oidcLogins, users } from '../../drizzle/schema.js'
+import { and, asc, count, eq, gt, isNotNull, isNull, lt, sql } from 'drizzle-orm'
+import { federatedIdentities, oidcExchangeCodes, oidcLogins, totpCredentials, users } from '../../drizzle/schema.js'
 import { AppError } from '../errors.js'
 import { isDuplicateKey } from '../db/errors.js'
 import type { Database } from '../db/database.js'
 import { deleteInBatches } from '../db/delete-in-batches.js'
 import type { User } from '../schemas/shared.js'
 import { insertSession, type NewSession } from './sessions.js'
+import { insertChallenge } from './mfa.js'
 import { userColumns } from './users.js'
 import type { Effects, EventContext } from './events.js'
 
@@ -69,6 +70,8 @@ export type SignInCheck = 'ok' | 'account_exists' | 'email_required'
 
 export type ExchangeOutcome =
   | { result: 'signed_in', user: User, created: boolean }
+  /** The account has a second factor: no session yet, a challenge for POST /login/mfa (API.md §13). */
+  | { result: 'mfa_required', mfaToken: string }
   /** Unknown, spent or expired code; or the identity vanished since the callback. */
   | { result: 'invalid_code' }
   | { result: 'account_exists' }
@@ -224,6 +227,11 @@ export function createIdentitiesRepository (db: Database, { record, enqueueMail 
           // users primary key: the generation the session is stamped with, and the user as answered.
           const [user] = await tx.select({ ...userColumns, generation: users.session_generation }).from(users).where(eq(users.id, userId))
           const { generation, ...profile } = user!
+          // A provider proves one factor, as a password does: an account with a second factor
+          // still owes its code (totp_credentials primary key), and the session starts then.
+          const [totp] = await tx.select({ on: totpCredentials.user_id }).from(totpCredentials)
+            .where(and(eq(totpCredentials.user_id, userId), isNotNull(totpCredentials.enabled_at)))
+          if (totp) return { result: 'mfa_required', mfaToken: await insertChallenge(tx, userId, generation, 'fed') }
           await insertSession(tx, record, { ...session, user_id: userId, generation, amr: ['fed'] }, context, { method: 'oidc', ...via })
           return { result: 'signed_in', user: profile, created }
         })

@@ -18,6 +18,26 @@ export const MFA_MAX_ATTEMPTS = 5
 /** What proves the second factor: a TOTP code's time step (null: no step matched), or a recovery code's hash. */
 export type SecondFactorProof = { method: 'totp', step: number | null } | { method: 'recovery_code', codeHash: string }
 
+/** How the first step of a login that waits for its second factor was proved (RFC 8176). */
+export type FirstFactor = 'pwd' | 'fed'
+
+/**
+ * A new challenge for a first step that checked out: its `mfa_token` (only the SHA-256 is stored),
+ * bound to the session generation read with the first factor. In the caller's transaction, so a
+ * provider's sign-in can link an identity and start the challenge in one.
+ */
+export async function insertChallenge (tx: Database, userId: number, generation: number, firstFactor: FirstFactor): Promise<string> {
+  const token = randomBytes(TOKEN_BYTES).toString('base64url')
+  await tx.insert(mfaChallenges).values({
+    token_hash: sha256Hex(token),
+    user_id: userId,
+    session_generation: generation,
+    first_factor: firstFactor,
+    expires_at: sql`CURRENT_TIMESTAMP(3) + INTERVAL ${MFA_CHALLENGE_TTL_MS * 1000} MICROSECOND`,
+  })
+  return token
+}
+
 /** A live challenge, with what finishing it needs. */
 export interface Challenge {
   tokenHash: string
@@ -25,6 +45,8 @@ export interface Challenge {
   generation: number
   /** The user's TOTP secret as stored (sealed: src/mfa/totp.ts). */
   sealedSecret: string
+  /** How the first step was proved: the session's `amr` starts with it. */
+  firstFactor: FirstFactor
 }
 
 export type ChallengeOutcome =
@@ -167,14 +189,7 @@ export function createMfaRepository (db: Database, { record }: Pick<Effects, 're
      * SHA-256 is stored.
      */
     async startChallenge (userId: number, generation: number): Promise<string> {
-      const token = randomBytes(TOKEN_BYTES).toString('base64url')
-      await db.insert(mfaChallenges).values({
-        token_hash: sha256Hex(token),
-        user_id: userId,
-        session_generation: generation,
-        expires_at: sql`${now} + INTERVAL ${MFA_CHALLENGE_TTL_MS * 1000} MICROSECOND`,
-      })
-      return token
+      return insertChallenge(db, userId, generation, 'pwd')
     },
 
     /**
@@ -188,6 +203,7 @@ export function createMfaRepository (db: Database, { record }: Pick<Effects, 're
       const [row] = await db.select({
         generation: mfaChallenges.session_generation,
         sealedSecret: totpCredentials.secret,
+        firstFactor: sql<FirstFactor>`${mfaChallenges.first_factor}`,
         user: {
           id: users.id, email: users.email, name: users.name, role: users.role,
           email_verified_at: users.email_verified_at, created_at: users.created_at, updated_at: users.updated_at,
@@ -209,7 +225,7 @@ export function createMfaRepository (db: Database, { record }: Pick<Effects, 're
      *    it; `mfa.failed` is written;
      * 3. a right one spends the challenge (the single-use gate: of concurrent uses one gets past
      *    it), starts the session with the generation the password was checked under and
-     *    `amr: ['pwd', 'otp']`; a recovery code also ends every other session (API.md §13) and
+     *    `amr: [first factor, 'otp']`; a recovery code also ends every other session (API.md §13) and
      *    writes `mfa.recovery_code_used`.
      */
     async finishChallenge (challenge: Challenge, proof: SecondFactorProof, session: Omit<NewSession, 'generation' | 'amr'>,
@@ -243,7 +259,7 @@ export function createMfaRepository (db: Database, { record }: Pick<Effects, 're
         const [spent] = await tx.update(mfaChallenges).set({ spent_at: now }).where(liveChallenge(challenge.tokenHash))
         // The code stays unused: nothing of this transaction is kept.
         if (spent.affectedRows !== 1) raw.rollback()
-        await insertSession(tx, record, { ...session, generation: challenge.generation, amr: ['pwd', 'otp'] }, context)
+        await insertSession(tx, record, { ...session, generation: challenge.generation, amr: [challenge.firstFactor, 'otp'] }, context)
         if (proof.method === 'recovery_code') {
           // The new session is kept; every other one ends (its generation moves with the user's).
           await cutOffSessions(tx, userId, session.id)

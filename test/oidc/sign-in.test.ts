@@ -1,5 +1,5 @@
 import t from 'tap'
-import { build, decodeJwt, freePort, newUser } from '../helper.js'
+import { build, decodeJwt, enrolTotp, freePort, login, newUser, totpCode } from '../helper.js'
 import { Browser, CLIENT_ID, CLIENT_SECRET, fragmentOf, startFakeIssuer, startSilentServer, startTestProvider } from '../oidc-provider.js'
 
 // API.md §17 against real providers on loopback: oidc-provider for the flows, a fake issuer for
@@ -177,6 +177,28 @@ t.test('a verified email links the account that has it', async (t) => {
   t.equal(signedIn.body.user.id, registered.id)
   const linked = (await eventsOf('identity.linked')).find((event) => event.subject_user_id === registered.id)
   t.match(linked?.details, { provider: 'test', via: 'verified_email' })
+})
+
+t.test('an account with TOTP on: the provider is the first factor, the code still the second', async (t) => {
+  const owner = newUser()
+  await app.inject({ method: 'POST', url: '/register', payload: owner })
+  const session = await login(app, owner.email, owner.password)
+  const { secret, recoveryCodes } = await enrolTotp(app, session)
+  idp.accounts.set('totp-owner', { email: owner.email, email_verified: true })
+  const { fragment } = await signIn('test', { login: 'totp-owner' })
+  const challenge = await exchange(fragment.code!)
+  t.equal(challenge.status, 200)
+  t.same(Object.keys(challenge.body).sort(), ['expires_in', 'methods', 'mfa_required', 'mfa_token'], 'no tokens: the challenge of POST /login')
+  t.same(challenge.body.methods, ['totp', 'recovery_code'])
+  t.equal((await app.repos.sessions.list(session.user.id, { limit: 10 })).length, 1, 'no session started by the provider alone')
+  const finished = await app.inject({ method: 'POST', url: '/login/mfa', payload: { mfa_token: challenge.body.mfa_token, code: totpCode(secret, 1) } })
+  t.equal(finished.statusCode, 200, finished.body)
+  t.same(decodeJwt(finished.json().access_token).amr, ['fed', 'otp'], 'the session says how: the provider, then the code')
+  // The password login still says pwd: the first factor is the challenge's own. (A recovery code:
+  // the TOTP codes of this step and the next are spent.)
+  const byPassword = (await app.inject({ method: 'POST', url: '/login', payload: { email: owner.email, password: owner.password } })).json()
+  const withCode = await app.inject({ method: 'POST', url: '/login/mfa', payload: { mfa_token: byPassword.mfa_token, recovery_code: recoveryCodes[0] } })
+  t.same(decodeJwt(withCode.json().access_token).amr, ['pwd', 'otp'])
 })
 
 t.test('a signed-in user links a provider, then unlinks it; never the last way in', async (t) => {

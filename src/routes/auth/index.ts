@@ -199,7 +199,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
       querystring: LoginQuery,
       body: MfaLoginBody,
       response: {
-        200: { ...ref(TokenPairSchema, 'A new session, as `POST /login` gives one, with `amr: ["pwd", "otp"]`'), headers: setCookieHeader },
+        200: { ...ref(TokenPairSchema, 'A new session, as `POST /login` gives one, with `amr: ["pwd", "otp"]` (`["fed", "otp"]` after a provider\'s sign-in)'), headers: setCookieHeader },
         400: ref(ErrorSchema, '`invalid_mfa_code`: the code is wrong or already used (the answer says how many attempts are left); ' +
           '`validation_error`: neither or both of `code` and `recovery_code`, or a malformed field'),
         401: ref(ErrorSchema, '`invalid_mfa_token`: unknown, expired or spent; log in again'),
@@ -241,7 +241,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
     await clearPasswordAttempts(app, user.email)
     metrics.countSecondFactor(method, 'succeeded')
     metrics.countLogin('succeeded')
-    return sendPair(reply, tokens.issuePair(user, sid, true, ['pwd', 'otp']), user, request.query.refresh === 'cookie')
+    return sendPair(reply, tokens.issuePair(user, sid, true, [challenge.firstFactor, 'otp']), user, request.query.refresh === 'cookie')
   })
 
   app.post('/refresh', {

@@ -8,7 +8,8 @@ import { newSessionId, sessionStartedAt } from '../../plugins/auth/tokens.js'
 import { clientAddress } from '../../plugins/client-address.js'
 import { createOidcClients, ProviderError } from '../../oidc/client.js'
 import { accountExists, type OidcLogin } from '../../repositories/identities.js'
-import { ErrorSchema, IdParams, ref, TokenPairSchema } from '../../schemas/shared.js'
+import { ErrorSchema, IdParams, MfaChallengeSchema, ref, SECOND_FACTOR_METHODS, TokenPairSchema } from '../../schemas/shared.js'
+import { MFA_CHALLENGE_TTL_MS } from '../../repositories/mfa.js'
 import { eventContext } from '../events/context.js'
 import {
   AuthorizationUrlSchema, CallbackQuery, ExchangeBody, ExchangeQuery, IdentityListSchema, LinkBody, OidcProviderListSchema,
@@ -197,7 +198,12 @@ const oidcRoutes: FastifyPluginAsyncTypebox = async (app) => {
       querystring: ExchangeQuery,
       body: ExchangeBody,
       response: {
-        200: { ...ref(TokenPairSchema, 'A new session, `amr: ["fed"]`'), headers: { 'set-cookie': { type: 'string', description: 'Browser mode: the `__Host-refresh` cookie, as `POST /login?refresh=cookie` sets it' } } },
+        200: {
+          description: 'A new session, `amr: ["fed"]`; or, for an account with a second factor, the challenge to finish with ' +
+            '`POST /login/mfa` (its session then has `amr: ["fed", "otp"]`)',
+          anyOf: [ref(TokenPairSchema), ref(MfaChallengeSchema)],
+          headers: { 'set-cookie': { type: 'string', description: 'Browser mode: the `__Host-refresh` cookie, as `POST /login?refresh=cookie` sets it' } },
+        },
         400: ref(ErrorSchema, '`invalid_exchange_code`: unknown, used or expired; sign in again. `validation_error`: a malformed body'),
         409: ref(ErrorSchema, '`account_exists`: an account has this email, and the provider did not verify it; log in and link the provider from there'),
       },
@@ -213,6 +219,9 @@ const oidcRoutes: FastifyPluginAsyncTypebox = async (app) => {
     }, eventContext(request))
     if (outcome.result === 'invalid_code') throw new AppError(400, 'invalid_exchange_code', 'The code is unknown, used or expired: sign in again')
     if (outcome.result === 'account_exists') throw accountExists()
+    if (outcome.result === 'mfa_required') {
+      return { mfa_required: true as const, mfa_token: outcome.mfaToken, methods: [...SECOND_FACTOR_METHODS], expires_in: MFA_CHALLENGE_TTL_MS / 1000 }
+    }
     const { user } = outcome
     const pair = tokens.issuePair(user, sid, true, ['fed'])
     if (request.query.refresh !== 'cookie') return { ...pair, user }

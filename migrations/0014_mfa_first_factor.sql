@@ -1,0 +1,1 @@
+ALTER TABLE `mfa_challenges` ADD `first_factor` varchar(8) DEFAULT 'pwd' NOT NULL;
