@@ -10,6 +10,7 @@ import { benchShapes } from './shapes.js'
 import { benchCluster } from './cluster.js'
 import { benchTelemetry } from './telemetry.js'
 import { generateSync } from 'otplib'
+import { SoftwareAuthenticator } from '../test/webauthn-authenticator.js'
 import { connect, login, PASSWORD, resetDatabase, seed, seedBlocklist, seedTotpUsers, startApi, TOTP_SECRET, waitForQuietDatabase, type RunningApi } from './harness.js'
 
 const { values: args } = parseArgs({
@@ -42,6 +43,11 @@ const USERS = 1000
 // A TOTP code works once per user: enough users with TOTP on for every login of a run.
 const TOTP_USERS = 4000
 const TOTP_LOGIN = 'POST /login + /login/mfa (TOTP)'
+// Passkey sign-ins (API.md §14) go round the passkeys of this many users, so that no passkey signs
+// twice at once: two answers of one passkey racing each other could arrive with their counters out
+// of order, and the second would rightly be refused as a clone's.
+const PASSKEY_USERS = 200
+const PASSKEY_LOGIN = 'POST /login/passkey/options + /login/passkey'
 const BOARDS = args.scale ? 1_000_000 : 100_000
 
 interface Row {
@@ -170,6 +176,33 @@ async function main () {
       ],
     }, rows)
     if (totpUser > TOTP_USERS) console.error(`  (${totpUser} TOTP logins for ${TOTP_USERS} users: some codes were replays, see non-2xx)`)
+    // A sign-in with a passkey, without an email (discoverable), as a browser makes it: the options,
+    // then the answer, signed here by a software authenticator (an ES256 key, as platform
+    // authenticators use). Two requests per sign-in: compare its req/s / 2 with POST /login's.
+    if (!args.only || args.only.some((part) => PASSKEY_LOGIN.includes(part))) {
+      const authenticator = await registerPasskeys(api.url, PASSKEY_USERS)
+      const credentials = authenticator.credentials.map((credential) => credential.id)
+      let next = 0
+      await measure(api, PASSKEY_LOGIN, {
+        url: api.url, method: 'POST', headers: JSON_BODY, connections: 10,
+        requests: [
+          {
+            method: 'POST',
+            path: '/login/passkey/options',
+            body: '{}',
+            onResponse: (status, body, context: { options?: unknown }) => { if (status === 200) context.options = JSON.parse(body) },
+          },
+          {
+            method: 'POST',
+            path: '/login/passkey',
+            setupRequest: (request, context: { options?: Parameters<SoftwareAuthenticator['authenticate']>[0] }) => ({
+              ...request,
+              body: JSON.stringify({ response: authenticator.authenticate(context.options!, { credentialId: credentials[next++ % credentials.length] }) }),
+            }),
+          },
+        ],
+      }, rows)
+    }
     // Every refresh spends its token and returns the next one of the same session. autocannon
     // clears a connection's context after each pass through its requests, so the live refresh
     // tokens wait in a shared queue, filled with fresh sessions before each run (a run that
@@ -196,6 +229,25 @@ async function main () {
   } finally {
     await api.stop()
   }
+}
+
+/**
+ * One passkey for each of `count` seeded users (user2…), all held by one software authenticator
+ * (test/webauthn-authenticator.ts) answering for the API's origin: APP_URL is 127.0.0.1, so the
+ * RP ID is localhost and the origin the same URL on localhost (src/config.ts).
+ */
+async function registerPasskeys (url: string, count: number): Promise<SoftwareAuthenticator> {
+  const authenticator = new SoftwareAuthenticator({ origin: url.replace('127.0.0.1', 'localhost') })
+  const post = async (path: string, body: unknown, token: string) => {
+    const response = await fetch(`${url}${path}`, { method: 'POST', headers: { ...JSON_BODY, authorization: `Bearer ${token}` }, body: JSON.stringify(body) })
+    if (!response.ok) throw new Error(`POST ${path}: ${response.status} ${await response.text()}`)
+    return response.json()
+  }
+  for (let i = 0; i < count; i++) {
+    const { access_token: token } = await login(url, `user${2 + i}@bench.test`)
+    await post('/passkeys/register', { response: authenticator.register(await post('/passkeys/register/options', {}, token)) }, token)
+  }
+  return authenticator
 }
 
 /** Page 1 vs page 10,000 of a million boards, and the token check with a million revoked tokens. */

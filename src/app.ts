@@ -30,6 +30,7 @@ import eventRoutes from './routes/events/index.js'
 import apiKeyRoutes from './routes/api-keys/index.js'
 import wellKnownRoutes from './routes/well-known/index.js'
 import oidcRoutes from './routes/oidc/index.js'
+import passkeyRoutes from './routes/passkeys/index.js'
 
 /**
  * Readable lines (pino-pretty) for a developer at a terminal: NODE_ENV=development and stdout a
@@ -94,6 +95,7 @@ export async function buildApp (config: Config) {
   await app.register(apiKeyRoutes)
   await app.register(wellKnownRoutes)
   await app.register(oidcRoutes)
+  await app.register(passkeyRoutes)
   await app.register(demoPlugin)
   return app
 }

@@ -80,6 +80,10 @@ const EnvSchema = Type.Object({
   OIDC_PROVIDERS: Type.String({ default: '[]', description: 'JSON list of {id, issuer, client_id, client_secret, scopes?, name?}; [] or empty: none' }),
   OIDC_REDIRECT_URIS: Type.String({ default: '', description: 'Comma-separated URLs a sign-in may return to (exact match); empty: none' }),
   OIDC_TIMEOUT: Duration('5s'),
+  // API.md §14: passkeys. Checked in loadConfig (parseWebAuthn).
+  WEBAUTHN_RP_ID: Type.Optional(Type.String({ description: 'The domain passkeys are bound to; unset: the host of APP_URL (localhost for an IP address)' })),
+  WEBAUTHN_ORIGINS: Type.Optional(Type.String({ description: 'Comma-separated origins of the pages that use passkeys; unset: APP_URL\'s origin (on localhost for an IP address)' })),
+  WEBAUTHN_RP_NAME: Type.String({ minLength: 1, maxLength: 64, default: 'boardkit', description: 'The name a browser shows when it asks for a passkey' }),
   // API.md §18: GET /metrics on a listener of its own, or on the API's port behind a token;
   // neither: no metrics are collected and /metrics is a 404.
   METRICS_PORT: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535, description: 'Port of the metrics listener (0: any free port)' })),
@@ -107,7 +111,7 @@ type DurationKey = 'DB_CONNECT_TIMEOUT' | 'DB_QUERY_TIMEOUT' | 'BODY_DISCARD_TIM
 
 /** Durations are milliseconds; everything else keeps its environment name and parsed type. */
 export type Config = Readonly<Omit<Env, DurationKey | 'JWT_SECRET' | 'CORS_ORIGINS' | 'JWT_KEY_ENCRYPTION_SECRET' | 'TRUST_PROXY' | 'MFA_REQUIRED_FOR_ADMINS'
-  | 'OIDC_PROVIDERS' | 'OIDC_REDIRECT_URIS' | 'OTEL_TRACES_SAMPLER_ARG'> & Record<DurationKey, number> & {
+  | 'OIDC_PROVIDERS' | 'OIDC_REDIRECT_URIS' | 'OTEL_TRACES_SAMPLER_ARG' | 'WEBAUTHN_RP_ID' | 'WEBAUTHN_ORIGINS'> & Record<DurationKey, number> & {
   /** The ratio of the traceidratio samplers (1 when unset: every trace). */
   OTEL_TRACES_SAMPLER_ARG: number
   /** Fastify's `trustProxy` (proxy-addr): false, a hop count, or the proxies' addresses and CIDRs. */
@@ -120,6 +124,10 @@ export type Config = Readonly<Omit<Env, DurationKey | 'JWT_SECRET' | 'CORS_ORIGI
   MFA_REQUIRED_FOR_ADMINS: boolean
   OIDC_PROVIDERS: readonly OidcProvider[]
   OIDC_REDIRECT_URIS: readonly string[]
+  /** The relying party id passkeys are made for (a domain, never an IP address). */
+  WEBAUTHN_RP_ID: string
+  /** The origins a passkey's answer may come from, each on WEBAUTHN_RP_ID or a subdomain of it. */
+  WEBAUTHN_ORIGINS: readonly string[]
 }>
 
 /** One OpenID Connect provider we accept sign-ins from (API.md §17). */
@@ -252,6 +260,7 @@ export function loadConfig(source: Record<string, string | undefined>): Config {
     OIDC_PROVIDERS: parseOidcProviders(env.OIDC_PROVIDERS),
     OIDC_REDIRECT_URIS: parseRedirectUris(env.OIDC_REDIRECT_URIS),
     OIDC_TIMEOUT: parseDuration(env.OIDC_TIMEOUT),
+    ...parseWebAuthn(env.APP_URL, env.WEBAUTHN_RP_ID, env.WEBAUTHN_ORIGINS),
     // Links are APP_URL + a path: one trailing slash fewer, never two in a row.
     APP_URL: env.APP_URL.replace(/\/+$/, ''),
     JWT_SECRET: secret ?? randomBytes(48).toString('base64url'),
@@ -327,6 +336,41 @@ export function parseOidcProviders (text: string): OidcProvider[] {
  * exact list, never a prefix or a pattern: an open redirect here would hand the exchange code to
  * whoever named the page.
  */
+/**
+ * WEBAUTHN_RP_ID and WEBAUTHN_ORIGINS (API.md §14), checked here because a mistake in them does
+ * not fail loudly later: every passkey ceremony would fail in the browser (a SecurityError) or be
+ * refused by the server (401), and passkeys made for a wrong RP ID never work after it is fixed.
+ * A browser refuses an IP address as RP ID, so APP_URL's default (http://127.0.0.1:3000) gives
+ * `localhost` and the same URL on localhost.
+ */
+export function parseWebAuthn (appUrl: string, rpIdSetting: string | undefined, originsSetting: string | undefined): { WEBAUTHN_RP_ID: string, WEBAUTHN_ORIGINS: string[] } {
+  const app = new URL(appUrl)
+  const isIpAddress = (host: string) => /^\d{1,3}(\.\d{1,3}){3}$/.test(host) || host.startsWith('[')
+  if (isIpAddress(app.hostname)) app.hostname = 'localhost'
+  const rpId = (rpIdSetting || app.hostname).trim().toLowerCase()
+  if (isIpAddress(rpId) || !/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/.test(rpId)) {
+    throw new ConfigError(`WEBAUTHN_RP_ID: ${JSON.stringify(rpId)} must be a domain name (browsers refuse IP addresses and ports), such as example.com`)
+  }
+  const origins = (originsSetting || app.origin).split(',').map((entry) => entry.trim()).filter(Boolean).map((entry) => {
+    let url: URL
+    try {
+      url = new URL(entry)
+    } catch {
+      throw new ConfigError(`WEBAUTHN_ORIGINS: ${JSON.stringify(entry)} is not a URL`)
+    }
+    if (url.origin !== entry.replace(/\/$/, '')) throw new ConfigError(`WEBAUTHN_ORIGINS: ${JSON.stringify(entry)} must be an origin alone (scheme, host and port: no path)`)
+    if (url.protocol !== 'https:' && !(url.protocol === 'http:' && url.hostname === 'localhost')) {
+      throw new ConfigError(`WEBAUTHN_ORIGINS: ${JSON.stringify(entry)} must be https:// (browsers offer passkeys over http only on localhost)`)
+    }
+    if (url.hostname !== rpId && !url.hostname.endsWith(`.${rpId}`)) {
+      throw new ConfigError(`WEBAUTHN_ORIGINS: ${JSON.stringify(entry)} is not on WEBAUTHN_RP_ID ${JSON.stringify(rpId)} or a subdomain of it: browsers would refuse every passkey ceremony there`)
+    }
+    return url.origin
+  })
+  if (origins.length === 0) throw new ConfigError('WEBAUTHN_ORIGINS: at least one origin')
+  return { WEBAUTHN_RP_ID: rpId, WEBAUTHN_ORIGINS: origins }
+}
+
 export function parseRedirectUris (text: string): string[] {
   return text.split(',').map((entry) => entry.trim()).filter(Boolean).map((entry) => {
     let url: URL

@@ -32,6 +32,9 @@ export type ErrorCode =
   | 'invalid_exchange_code'
   | 'invalid_oidc_state'
   | 'last_sign_in_method'
+  | 'invalid_passkey'
+  | 'passkey_exists'
+  | 'passkey_limit'
 
 export interface ErrorDetail {
   path: string

@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto'
 import { bearer, build, decodeJwt, enrolTotp, freePort, newUser, registerAndLogin, testConfig, totpCode, type Session } from './helper.js'
 import { CLIENT_ID, CLIENT_SECRET, startFakeIssuer } from './oidc-provider.js'
 import { NO_CONTEXT } from '../src/repositories/events.js'
+import { SoftwareAuthenticator } from './webauthn-authenticator.js'
 
 // The contract test: for every operation in the generated OpenAPI document and every status it
 // documents, make the live API answer with that status, then check the body against the
@@ -128,6 +129,22 @@ t.test('live responses match the OpenAPI document', async (t) => {
     return token!
   }
 
+  // Passkeys (API.md §14), made with a software authenticator.
+  const passkeyOptions = async (me: Session) => (await app.inject({ method: 'POST', url: '/passkeys/register/options', headers: as(me) })).json()
+  /** A user with a passkey: the session, the authenticator holding it, and its id. */
+  const passkeyUser = async () => {
+    const me = await user()
+    const authenticator = new SoftwareAuthenticator()
+    const added = await app.inject({ method: 'POST', url: '/passkeys/register', headers: as(me), payload: { response: authenticator.register(await passkeyOptions(me)) } })
+    return { ...me, authenticator, passkeyId: (added.json() as { id: number }).id }
+  }
+  /** The authenticator's answer to new sign-in options (discoverable). */
+  const passkeyAnswer = async (authenticator: SoftwareAuthenticator, overrides = {}) =>
+    authenticator.authenticate((await app.inject({ method: 'POST', url: '/login/passkey/options', payload: {} })).json(), overrides)
+  /** Fills the user's passkeys up to the limit (25) with rows no authenticator holds. */
+  const fillPasskeys = async (userId: number) => app.pool.query(`INSERT INTO passkeys (user_id, credential_id, public_key, aaguid, user_handle, name)
+    SELECT ?, CONCAT('filler-', ?, '-', seq), 'AA', '00000000-0000-0000-0000-000000000000', 'AA', 'filler' FROM seq_1_to_25`, [userId, userId])
+
   /**
    * A sign-in with the fake issuer up to the provider's redirect back: the callback request, with
    * this browser's __Host-oidc cookie. `claims` go into its ID token (a new subject each time).
@@ -218,6 +235,20 @@ t.test('live responses match the OpenAPI document', async (t) => {
     listIdentities: async () => { const { me } = await userWithIdentity(); return { method: 'GET', url: '/me/identities', headers: as(me) } },
     unlinkIdentity: async () => { const { me, identityId } = await userWithIdentity(); return { method: 'DELETE', url: `/me/identities/${identityId}`, headers: as(me) } },
     linkIdentity: async () => ({ method: 'POST', url: '/me/identities/fake/link', headers: as(await user()), payload: { redirect_uri: SPA } }),
+    passkeyRegistrationOptions: async () => ({ method: 'POST', url: '/passkeys/register/options', headers: as(await user()) }),
+    registerPasskey: async () => { const me = await user(); return { method: 'POST', url: '/passkeys/register', headers: as(me), payload: { response: new SoftwareAuthenticator().register(await passkeyOptions(me)), name: 'Contract' } } },
+    listPasskeys: async () => ({ method: 'GET', url: '/passkeys', headers: as(await passkeyUser()) }),
+    renamePasskey: async () => { const me = await passkeyUser(); return { method: 'PATCH', url: `/passkeys/${me.passkeyId}`, headers: as(me), payload: { name: 'Renamed' } } },
+    deletePasskey: async () => { const me = await passkeyUser(); return { method: 'DELETE', url: `/passkeys/${me.passkeyId}`, headers: as(me) } },
+    passkeyLoginOptions: async () => ({ method: 'POST', url: '/login/passkey/options', payload: {} }),
+    // Browser mode, so that the documented Set-Cookie is there to check.
+    loginPasskey: async () => ({ method: 'POST', url: '/login/passkey?refresh=cookie', payload: { response: await passkeyAnswer((await passkeyUser()).authenticator) } }),
+    mfaPasskeyOptions: async () => {
+      const me = await passkeyUser()
+      await enrolTotp(app, me)
+      const challenge = await app.inject({ method: 'POST', url: '/login', payload: { email: me.user.email, password: me.password } })
+      return { method: 'POST', url: '/login/mfa/options', payload: { mfa_token: challenge.json().mfa_token } }
+    },
   }
 
   // The error cases, by operation and status. 429 and 503 are generic (see below).
@@ -415,6 +446,53 @@ t.test('live responses match the OpenAPI document', async (t) => {
       401: async () => ({ method: 'POST', url: '/me/identities/fake/link', payload: { redirect_uri: SPA } }),
       404: async () => ({ method: 'POST', url: '/me/identities/nope/link', headers: as(await user()), payload: { redirect_uri: SPA } }),
     },
+    passkeyRegistrationOptions: {
+      // It takes no body, but a body sent anyway is parsed: broken JSON is a 400 malformed_json.
+      400: async () => ({ method: 'POST', url: '/passkeys/register/options', headers: { ...as(await user()), 'content-type': 'application/json' }, payload: '{"x": ' }),
+      401: async () => ({ method: 'POST', url: '/passkeys/register/options' }),
+      409: async () => { const me = await user(); await fillPasskeys(me.user.id); return { method: 'POST', url: '/passkeys/register/options', headers: as(me) } },
+    },
+    registerPasskey: {
+      400: async () => { const me = await user(); return { method: 'POST', url: '/passkeys/register', headers: as(me), payload: { response: new SoftwareAuthenticator().register(await passkeyOptions(me), { origin: 'https://evil.example' }) } } },
+      401: async () => ({ method: 'POST', url: '/passkeys/register', payload: { response: new SoftwareAuthenticator().register(await passkeyOptions(await user())) } }),
+      // The credential is registered already (a race another request won).
+      409: async () => {
+        const me = await user()
+        const response = new SoftwareAuthenticator().register(await passkeyOptions(me))
+        await app.pool.query('INSERT INTO passkeys (user_id, credential_id, public_key, aaguid, user_handle, name) VALUES (?, ?, \'AA\', \'00000000-0000-0000-0000-000000000000\', \'AA\', \'raced\')', [me.user.id, response.id])
+        return { method: 'POST', url: '/passkeys/register', headers: as(me), payload: { response } }
+      },
+    },
+    listPasskeys: { 401: async () => ({ method: 'GET', url: '/passkeys' }) },
+    renamePasskey: {
+      400: async () => { const me = await passkeyUser(); return { method: 'PATCH', url: `/passkeys/${me.passkeyId}`, headers: as(me), payload: { name: '' } } },
+      401: async () => ({ method: 'PATCH', url: '/passkeys/1', payload: { name: 'x' } }),
+      404: async () => ({ method: 'PATCH', url: `/passkeys/${MISSING}`, headers: as(await user()), payload: { name: 'x' } }),
+    },
+    deletePasskey: {
+      400: async () => ({ method: 'DELETE', url: '/passkeys/abc', headers: as(await user()) }),
+      401: async () => ({ method: 'DELETE', url: '/passkeys/1' }),
+      404: async () => ({ method: 'DELETE', url: `/passkeys/${MISSING}`, headers: as(await user()) }),
+      // No password, and this passkey is the only other way in.
+      409: async () => {
+        const me = await passkeyUser()
+        await app.pool.query('UPDATE users SET password_hash = NULL WHERE id = ?', [me.user.id])
+        return { method: 'DELETE', url: `/passkeys/${me.passkeyId}`, headers: as(me) }
+      },
+    },
+    passkeyLoginOptions: { 400: async () => ({ method: 'POST', url: '/login/passkey/options', payload: { email: 5 } }) },
+    loginPasskey: {
+      400: async () => ({ method: 'POST', url: '/login/passkey', payload: { response: {} } }),
+      401: async () => ({ method: 'POST', url: '/login/passkey', payload: { response: await passkeyAnswer((await passkeyUser()).authenticator, { tamperSignature: true }) } }),
+      // Sent to `verifying` (see targetOf): a new account's email is not verified yet.
+      403: async () => ({ method: 'POST', url: '/login/passkey', payload: { response: await passkeyAnswer((await passkeyUser()).authenticator) } }),
+    },
+    mfaPasskeyOptions: {
+      400: async () => ({ method: 'POST', url: '/login/mfa/options', payload: {} }),
+      401: async () => ({ method: 'POST', url: '/login/mfa/options', payload: { mfa_token: 'A'.repeat(43) } }),
+      // A TOTP user without a passkey.
+      404: async () => ({ method: 'POST', url: '/login/mfa/options', payload: { mfa_token: (await mfaLogin()).mfa_token } }),
+    },
     endUserSession: {
       400: async () => ({ method: 'DELETE', url: '/users/1/sessions/nope', headers: as(await user()) }),
       401: async () => ({ method: 'DELETE', url: `/users/1/sessions/${MISSING_SESSION}` }),
@@ -434,7 +512,7 @@ t.test('live responses match the OpenAPI document', async (t) => {
   }
 
   /** Error cases answered by another app than `app`. */
-  const targetOf: Record<string, Record<string, App>> = { login: { 403: verifying }, getMetrics: { 404: verifying } }
+  const targetOf: Record<string, Record<string, App>> = { login: { 403: verifying }, loginPasskey: { 403: verifying }, getMetrics: { 404: verifying } }
 
   /** The documented response for a status: body schema and headers, checked on a live answer. */
   const checkResponse = (t: Test, response: LightMyRequestResponse, documented: ResponseObject, what: string) => {

@@ -81,7 +81,7 @@ async function createAdmin (app: App, args: string[]) {
 
 async function purgeBlocklist (app: App) {
   const removed = await purgeExpired(app)
-  console.log(`removed ${removed.tokens} expired blocklist rows, ${removed.sessions} expired or ended sessions, ${removed.loginFailures} login-failure rows, ${removed.oneTimeTokens} old one-time tokens, ${removed.events} events past AUDIT_RETENTION, ${removed.outbox} finished outbox rows and ${removed.mfaChallenges} expired second-factor challenges`)
+  console.log(`removed ${removed.tokens} expired blocklist rows, ${removed.sessions} expired or ended sessions, ${removed.loginFailures} login-failure rows, ${removed.oneTimeTokens} old one-time tokens, ${removed.events} events past AUDIT_RETENTION, ${removed.outbox} finished outbox rows, ${removed.mfaChallenges} expired second-factor challenges and ${removed.passkeyChallenges} expired passkey challenges`)
 }
 
 const DEMO_PASSWORD = 'demo-password'

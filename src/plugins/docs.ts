@@ -152,6 +152,7 @@ export default fp(async (app) => {
         { name: 'account', description: 'Password reset and email verification by mailed single-use links' },
         { name: 'sessions', description: 'Where you are signed in: list your sessions, end one' },
         { name: 'mfa', description: 'Second factor: TOTP (an authenticator app) and recovery codes' },
+        { name: 'passkeys', description: 'Passkeys (WebAuthn): sign in without a password, or as the second factor' },
         { name: 'admin', description: 'For admins: the audit log of every account' },
         { name: 'api-keys', description: 'Personal access tokens for scripts, CI jobs and Postman' },
         { name: 'oidc', description: 'Sign in with an OpenID Connect provider, and the provider accounts linked to yours' },

@@ -19,7 +19,7 @@ import { ref, ErrorSchema } from '../schemas/shared.js'
 
 export type LoginOutcome = 'succeeded' | 'failed' | 'locked' | 'email_not_verified' | 'mfa_required'
 /** POST /login/mfa (API.md §13): which factor, and how it went. */
-export type SecondFactorMethod = 'totp' | 'recovery_code'
+export type SecondFactorMethod = 'totp' | 'recovery_code' | 'passkey'
 export type SecondFactorOutcome = 'succeeded' | 'wrong_code' | 'invalid_token'
 export type RateLimit = 'auth' | 'refresh' | 'global' | 'account'
 export interface OutboxState {
@@ -146,12 +146,12 @@ async function createMetrics (config: Config, log: FastifyBaseLogger) {
     registers: [registry],
   })
   const logins = new Counter({ name: 'boardkit_auth_logins_total', help: 'Login outcomes: succeeded (POST /login, or POST /login/mfa), failed (wrong email or password), locked (per-account lockout), email_not_verified, mfa_required (the password was right; a second factor is asked for)', labelNames: ['outcome'], registers: [registry] })
-  const secondFactors = new Counter({ name: 'boardkit_auth_second_factor_total', help: 'POST /login/mfa outcomes by method (totp, recovery_code): succeeded, wrong_code, invalid_token (unknown, expired or spent mfa_token)', labelNames: ['method', 'outcome'], registers: [registry] })
+  const secondFactors = new Counter({ name: 'boardkit_auth_second_factor_total', help: 'POST /login/mfa outcomes by method (totp, recovery_code, passkey): succeeded, wrong_code, invalid_token (unknown, expired or spent mfa_token)', labelNames: ['method', 'outcome'], registers: [registry] })
   const refreshReuse = new Counter({ name: 'boardkit_auth_refresh_reuse_detected_total', help: 'Spent refresh tokens presented after the grace period: the session was revoked', registers: [registry] })
   const rateLimited = new Counter({ name: 'boardkit_rate_limit_rejections_total', help: 'Requests refused with 429, by limit: per-IP auth, refresh or global, or the per-account lockout', labelNames: ['limit'], registers: [registry] })
   // Every known label value from the start, so that rate() and absent() work before the first event.
   for (const outcome of ['succeeded', 'failed', 'locked', 'email_not_verified', 'mfa_required']) logins.labels(outcome).inc(0)
-  for (const method of ['totp', 'recovery_code']) {
+  for (const method of ['totp', 'recovery_code', 'passkey']) {
     for (const outcome of ['succeeded', 'wrong_code', 'invalid_token']) secondFactors.labels(method, outcome).inc(0)
   }
   for (const limit of ['auth', 'refresh', 'global', 'account']) rateLimited.labels(limit).inc(0)

@@ -7,7 +7,7 @@ const OUTBOX_KEEP_MS = 7 * 86_400_000
 /**
  * Deletes expired blocklist rows, expired and ended sessions, spent login-failure windows, old
  * one-time tokens, security events older than AUDIT_RETENTION, finished outbox rows and expired
- * second-factor challenges now and then, so no table grows without bound. Safe with several
+ * second-factor and passkey challenges now and then, so no table grows without bound. Safe with several
  * instances: each DELETE only removes rows that can no longer match anything (a token whose
  * session row is gone is dead too), and doing it twice is harmless. The timer is unref'd: it never keeps the process alive, and it
  * stops on close.
@@ -21,7 +21,8 @@ export async function purgeExpired (app: FastifyInstance) {
   const outbox = await app.repos.outbox.purgeFinished(OUTBOX_KEEP_MS)
   const mfaChallenges = await app.repos.mfa.purgeExpired()
   const oidc = await app.repos.identities.purgeExpired()
-  return { tokens, sessions, loginFailures, oneTimeTokens, events, outbox, mfaChallenges, oidc }
+  const passkeyChallenges = await app.repos.passkeys.purgeExpired()
+  return { tokens, sessions, loginFailures, oneTimeTokens, events, outbox, mfaChallenges, oidc, passkeyChallenges }
 }
 
 export default fp(async (app) => {

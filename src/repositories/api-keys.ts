@@ -1,6 +1,6 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
 import { and, desc, eq, gt, isNull, lt, or, sql } from 'drizzle-orm'
-import { apiKeys, recoveryCodes, totpCredentials, users } from '../../drizzle/schema.js'
+import { apiKeys, passkeys, recoveryCodes, totpCredentials, users } from '../../drizzle/schema.js'
 import type { Database } from '../db/database.js'
 import type { MfaStatus, User } from '../schemas/shared.js'
 import type { Effects, EventContext } from './events.js'
@@ -75,6 +75,7 @@ export function createApiKeysRepository (db: Database, { record }: Pick<Effects,
     // GET /me's second factors, as the token check reads them (repositories/tokens.ts).
     totp: sql<number>`(SELECT ${totpCredentials.enabled_at} IS NOT NULL FROM ${totpCredentials} FORCE INDEX (PRIMARY) WHERE ${totpCredentials.user_id} = ${users.id})`.mapWith(Number),
     recoveryCodesLeft: sql<number>`(SELECT COUNT(*) FROM ${recoveryCodes} FORCE INDEX (recovery_codes_user_hash_unique) WHERE ${recoveryCodes.user_id} = ${users.id} AND ${recoveryCodes.used_at} IS NULL)`.mapWith(Number),
+    passkeys: sql<number>`(SELECT COUNT(*) FROM ${passkeys} FORCE INDEX (passkeys_user_id_id_idx) WHERE ${passkeys.user_id} = ${users.id})`.mapWith(Number),
   }).from(apiKeys).innerJoin(users, eq(users.id, apiKeys.user_id)).where(eq(apiKeys.prefix, sql.placeholder('prefix'))).prepare()
 
   return {
@@ -119,7 +120,7 @@ export function createApiKeysRepository (db: Database, { record }: Pick<Effects,
         await db.update(apiKeys).set({ last_used_at: now })
           .where(and(eq(apiKeys.id, row.id), or(isNull(apiKeys.last_used_at), lt(apiKeys.last_used_at, sql`${now} - INTERVAL ${MINUTE_MS * 1000} MICROSECOND`))))
       }
-      return { id: row.id, scopes: parseScopes(row.scopes), user: row.user, mfa: { totp: Boolean(row.totp), passkeys: 0, recovery_codes_left: row.recoveryCodesLeft } }
+      return { id: row.id, scopes: parseScopes(row.scopes), user: row.user, mfa: { totp: Boolean(row.totp), passkeys: row.passkeys, recovery_codes_left: row.recoveryCodesLeft } }
     },
 
     /** The user's live keys, newest first (api_keys_user_id_id_idx). No secrets. */

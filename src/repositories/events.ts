@@ -10,7 +10,7 @@ export const EVENT_TYPES = [
   'password.changed', 'password.reset_requested', 'password.reset', 'email.verified', 'user.updated', 'user.role_changed',
   'user.deleted', 'signing_key.rotated', 'signing_key.revoked', 'api_key.created', 'api_key.revoked',
   'mfa.enabled', 'mfa.disabled', 'mfa.recovery_codes_regenerated', 'mfa.recovery_code_used', 'mfa.failed',
-  'identity.linked', 'identity.unlinked', 'oidc.failed',
+  'identity.linked', 'identity.unlinked', 'oidc.failed', 'passkey.added', 'passkey.removed',
 ] as const
 export type EventType = typeof EVENT_TYPES[number]
 
@@ -128,7 +128,7 @@ export function createEventLog (db: Database, { webhooks }: EventLogOptions) {
     /** An event that records no change of its own (so it needs no caller's transaction). */
     recordAlone: (event: NewEvent) => record(db, event),
 
-    loginFailed: (email: string, context: EventContext, reason: 'wrong_password' | 'unknown_email' | 'no_password') =>
+    loginFailed: (email: string, context: EventContext, reason: 'wrong_password' | 'unknown_email' | 'no_password' | 'passkey_refused') =>
       recordAggregated('login.failed', email, context, { reason }),
 
     loginLocked: (email: string, context: EventContext) => recordAggregated('login.locked', email, context, {}),

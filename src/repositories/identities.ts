@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto'
-import { and, asc, count, eq, gt, isNotNull, isNull, lt, sql } from 'drizzle-orm'
+import { and, asc, eq, gt, isNotNull, isNull, lt, sql } from 'drizzle-orm'
 import { federatedIdentities, oidcExchangeCodes, oidcLogins, totpCredentials, users } from '../../drizzle/schema.js'
 import { AppError } from '../errors.js'
 import { isDuplicateKey } from '../db/errors.js'
@@ -8,6 +8,7 @@ import { deleteInBatches } from '../db/delete-in-batches.js'
 import type { User } from '../schemas/shared.js'
 import { insertSession, type NewSession } from './sessions.js'
 import { insertChallenge } from './mfa.js'
+import { otherWaysToSignIn } from './passkeys.js'
 import { userColumns } from './users.js'
 import type { Effects, EventContext } from './events.js'
 
@@ -71,7 +72,7 @@ export type SignInCheck = 'ok' | 'account_exists' | 'email_required'
 export type ExchangeOutcome =
   | { result: 'signed_in', user: User, created: boolean }
   /** The account has a second factor: no session yet, a challenge for POST /login/mfa (API.md §13). */
-  | { result: 'mfa_required', mfaToken: string }
+  | { result: 'mfa_required', mfaToken: string, hasPasskey: boolean }
   /** Unknown, spent or expired code; or the identity vanished since the callback. */
   | { result: 'invalid_code' }
   | { result: 'account_exists' }
@@ -231,7 +232,7 @@ export function createIdentitiesRepository (db: Database, { record, enqueueMail 
           // still owes its code (totp_credentials primary key), and the session starts then.
           const [totp] = await tx.select({ on: totpCredentials.user_id }).from(totpCredentials)
             .where(and(eq(totpCredentials.user_id, userId), isNotNull(totpCredentials.enabled_at)))
-          if (totp) return { result: 'mfa_required', mfaToken: await insertChallenge(tx, userId, generation, 'fed') }
+          if (totp) return { result: 'mfa_required', mfaToken: await insertChallenge(tx, userId, generation, 'fed'), hasPasskey: await otherWaysToSignIn(tx, userId, 'passkeys') > 0 }
           await insertSession(tx, record, { ...session, user_id: userId, generation, amr: ['fed'] }, context, { method: 'oidc', ...via })
           return { result: 'signed_in', user: profile, created }
         })
@@ -276,8 +277,8 @@ export function createIdentitiesRepository (db: Database, { record, enqueueMail 
     },
 
     /**
-     * Removes one of the user's identities, unless it is their last way to sign in (no password
-     * and no other identity). The user's row is locked first, so two concurrent unlinks of a
+     * Removes one of the user's identities, unless it is their last way to sign in (no password,
+     * no other identity, no passkey). The user's row is locked first, so two concurrent unlinks of a
      * user's two identities cannot both see "one other is left".
      */
     async unlink (userId: number, id: number, context: EventContext): Promise<'unlinked' | 'not_found' | 'last'> {
@@ -290,11 +291,8 @@ export function createIdentitiesRepository (db: Database, { record, enqueueMail 
         const [identity] = await tx.select({ provider: federatedIdentities.provider }).from(federatedIdentities)
           .where(and(eq(federatedIdentities.id, id), eq(federatedIdentities.user_id, userId)))
         if (!identity) return 'not_found'
-        if (!user.hasPassword) {
-          // federated_identities_user_id_idx.
-          const [others] = await tx.select({ n: count() }).from(federatedIdentities).where(eq(federatedIdentities.user_id, userId))
-          if (others!.n <= 1) return 'last'
-        }
+        // This identity is counted among the ways: it must not be the only one.
+        if (!user.hasPassword && await otherWaysToSignIn(tx, userId) <= 1) return 'last'
         await tx.delete(federatedIdentities).where(eq(federatedIdentities.id, id))
         await record(tx, { type: 'identity.unlinked', subject_user_id: userId, context, details: { provider: identity.provider } })
         return 'unlinked'

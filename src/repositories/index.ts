@@ -8,6 +8,7 @@ import { createLoginFailuresRepository } from './login-failures.js'
 import { createMfaRepository } from './mfa.js'
 import { createOneTimeTokensRepository } from './one-time-tokens.js'
 import { createOutboxRepository } from './outbox.js'
+import { createPasskeysRepository } from './passkeys.js'
 import { createSessionsRepository } from './sessions.js'
 import { createSigningKeysRepository } from './signing-keys.js'
 import { createTokensRepository } from './tokens.js'
@@ -33,6 +34,7 @@ export function createRepositories (db: Database, pool: Pool, options: EventLogO
     signingKeys: createSigningKeysRepository(db, effects),
     apiKeys: createApiKeysRepository(db, effects),
     identities: createIdentitiesRepository(db, effects),
+    passkeys: createPasskeysRepository(db, effects),
     events,
     outbox,
   }

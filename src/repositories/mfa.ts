@@ -4,6 +4,7 @@ import { mfaChallenges, recoveryCodes, totpCredentials, users } from '../../driz
 import type { Database } from '../db/database.js'
 import { deleteInBatches } from '../db/delete-in-batches.js'
 import type { User } from '../schemas/shared.js'
+import { spendPasskeyUse } from './passkeys.js'
 import { cutOffSessions, insertSession, type NewSession } from './sessions.js'
 import type { Effects, EventContext } from './events.js'
 
@@ -15,11 +16,19 @@ import type { Effects, EventContext } from './events.js'
 export const MFA_CHALLENGE_TTL_MS = 5 * 60_000
 export const MFA_MAX_ATTEMPTS = 5
 
-/** What proves the second factor: a TOTP code's time step (null: no step matched), or a recovery code's hash. */
+/**
+ * What proves the second factor: a TOTP code's time step (null: no step matched), a recovery
+ * code's hash, or a passkey's checked answer (its id and new signature counter; null: the answer
+ * did not check out).
+ */
 export type SecondFactorProof = { method: 'totp', step: number | null } | { method: 'recovery_code', codeHash: string }
+  | { method: 'passkey', passkeyId: number | null, newCounter: number }
 
 /** How the first step of a login that waits for its second factor was proved (RFC 8176). */
 export type FirstFactor = 'pwd' | 'fed'
+
+/** RFC 8176 `amr` of a login finished with its second factor: a code is `otp`, a passkey `hwk`. */
+export const secondFactorAmr = (firstFactor: FirstFactor, method: SecondFactorProof['method']) => [firstFactor, method === 'passkey' ? 'hwk' : 'otp']
 
 /**
  * A new challenge for a first step that checked out: its `mfa_token` (only the SHA-256 is stored),
@@ -218,14 +227,15 @@ export function createMfaRepository (db: Database, { record }: Pick<Effects, 're
     /**
      * Finishes a login with its second factor, in one transaction, whatever the proof:
      * 1. the proof is spent by a conditional UPDATE: a TOTP code's step must be later than the
-     *    last one used (so a code works once, on every instance), a recovery code must be unused.
+     *    last one used (so a code works once, on every instance), a recovery code must be unused,
+     *    a passkey's signature counter must move forward.
      *    A wrong code runs the same statement (step null matches nothing), so the database work of
      *    a wrong code and a right one has one shape;
      * 2. a wrong code is counted on the challenge, and the one that reaches MFA_MAX_ATTEMPTS spends
      *    it; `mfa.failed` is written;
      * 3. a right one spends the challenge (the single-use gate: of concurrent uses one gets past
      *    it), starts the session with the generation the password was checked under and
-     *    `amr: [first factor, 'otp']`; a recovery code also ends every other session (API.md §13) and
+     *    `amr: [first factor, 'otp' or 'hwk']`; a recovery code also ends every other session (API.md §13) and
      *    writes `mfa.recovery_code_used`.
      */
     async finishChallenge (challenge: Challenge, proof: SecondFactorProof, session: Omit<NewSession, 'generation' | 'amr'>,
@@ -240,9 +250,12 @@ export function createMfaRepository (db: Database, { record }: Pick<Effects, 're
             isNotNull(totpCredentials.enabled_at),
             sql`COALESCE(${totpCredentials.last_used_step}, 0) < ${proof.step ?? 0}`,
           ))
-          // recovery_codes_user_hash_unique.
-          : await tx.update(recoveryCodes).set({ used_at: now })
-            .where(and(eq(recoveryCodes.user_id, userId), eq(recoveryCodes.code_hash, proof.codeHash), isNull(recoveryCodes.used_at)))
+          : proof.method === 'passkey'
+            // passkeys primary key; ids start at 1, so 0 (an answer that did not check out) matches nothing.
+            ? await spendPasskeyUse(tx, proof.passkeyId ?? 0, userId, proof.newCounter)
+            // recovery_codes_user_hash_unique.
+            : await tx.update(recoveryCodes).set({ used_at: now })
+              .where(and(eq(recoveryCodes.user_id, userId), eq(recoveryCodes.code_hash, proof.codeHash), isNull(recoveryCodes.used_at)))
         if (proved.affectedRows !== 1) {
           // One upsert-style update: LAST_INSERT_ID(expr) hands back this statement's own count;
           // MariaDB assigns left to right, so spent_at sees the new count.
@@ -259,7 +272,7 @@ export function createMfaRepository (db: Database, { record }: Pick<Effects, 're
         const [spent] = await tx.update(mfaChallenges).set({ spent_at: now }).where(liveChallenge(challenge.tokenHash))
         // The code stays unused: nothing of this transaction is kept.
         if (spent.affectedRows !== 1) raw.rollback()
-        await insertSession(tx, record, { ...session, generation: challenge.generation, amr: [challenge.firstFactor, 'otp'] }, context)
+        await insertSession(tx, record, { ...session, generation: challenge.generation, amr: secondFactorAmr(challenge.firstFactor, proof.method) }, context)
         if (proof.method === 'recovery_code') {
           // The new session is kept; every other one ends (its generation moves with the user's).
           await cutOffSessions(tx, userId, session.id)

@@ -32,6 +32,7 @@ interface TokenStateRow {
   /** The live session's amr; null when the session is missing, ended or cut off. */
   session_amr: string | null
   totp: number
+  passkeys: number | string
   recovery_codes_left: number
 }
 
@@ -44,7 +45,7 @@ interface TokenKey {
 /**
  * The token check of n tokens in one statement: a derived table of (i, user id, jti, sid), one
  * primary-key probe each into users, token_blocklist (jti), sessions (sid) and totp_credentials
- * per row, and a range of at most ten recovery codes. A token whose user is gone has no row. A
+ * per row, a range of at most ten recovery codes and one of at most 25 passkeys. A token whose user is gone has no row. A
  * few statement texts (db/batch.ts), each prepared once per connection.
  *
  * The form fixes the plan (issue 12): STRAIGHT_JOIN reads the batch's keys first and FORCE INDEX
@@ -64,7 +65,9 @@ function tokenStateStatement (count: number): string {
     // GET /me's second factors (API.md §13): the TOTP row by its primary key, and the unused
     // recovery codes among the user's ten at most, on recovery_codes_user_hash_unique's prefix.
     '(SELECT t.enabled_at IS NOT NULL FROM totp_credentials t FORCE INDEX (PRIMARY) WHERE t.user_id = u.id) AS totp, ' +
-    '(SELECT COUNT(*) FROM recovery_codes r FORCE INDEX (recovery_codes_user_hash_unique) WHERE r.user_id = u.id AND r.used_at IS NULL) AS recovery_codes_left ' +
+    '(SELECT COUNT(*) FROM recovery_codes r FORCE INDEX (recovery_codes_user_hash_unique) WHERE r.user_id = u.id AND r.used_at IS NULL) AS recovery_codes_left, ' +
+    // And the user's passkeys (at most 25: MAX_PASSKEYS_PER_USER), on passkeys_user_id_id_idx's prefix.
+    '(SELECT COUNT(*) FROM passkeys p FORCE INDEX (passkeys_user_id_id_idx) WHERE p.user_id = u.id) AS passkeys ' +
     `FROM (${tokens.join(' UNION ALL ')}) AS q STRAIGHT_JOIN users u FORCE INDEX (PRIMARY) ON u.id = q.user_id`
 }
 
@@ -83,7 +86,7 @@ export function createTokensRepository (db: Database, pool: Pool) {
     for (const row of rows as TokenStateRow[]) {
       states[row.i] = {
         user: { id: row.id, email: row.email, name: row.name, role: row.role, email_verified_at: row.email_verified_at, created_at: row.created_at, updated_at: row.updated_at },
-        mfa: { totp: Boolean(row.totp), passkeys: 0, recovery_codes_left: Number(row.recovery_codes_left) },
+        mfa: { totp: Boolean(row.totp), passkeys: Number(row.passkeys), recovery_codes_left: Number(row.recovery_codes_left) },
         tokenRevokedAt: row.token_revoked_at,
         sessionRevoked: row.session_amr === null,
         amr: row.session_amr?.split(',') ?? [],

@@ -1,5 +1,5 @@
 import { and, asc, eq, gt, isNull, sql } from 'drizzle-orm'
-import { totpCredentials, users } from '../../drizzle/schema.js'
+import { users } from '../../drizzle/schema.js'
 import { AppError } from '../errors.js'
 import { isDuplicateKey } from '../db/errors.js'
 import type { Database } from '../db/database.js'
@@ -118,15 +118,19 @@ export function createUsersRepository (db: Database, { record, enqueueMail }: Ef
      * What a password check needs, in one read: the hash, the session generation a login then
      * stamps on its session (or its second-factor challenge), so that a reset or change committed
      * while argon2 runs leaves that session dead (API.md §12), and whether a second factor is
-     * still to come (API.md §13; the TOTP row by its primary key).
+     * still to come (API.md §13; the TOTP row by its primary key) and whether a passkey may give it
+     * (API.md §14; the first of the user's passkeys on their index).
      */
-    async findCredentials (where: { email: string } | { id: number }): Promise<(User & { password_hash: string | null, session_generation: number, totp_enabled: boolean }) | null> {
+    async findCredentials (where: { email: string } | { id: number }): Promise<(User & { password_hash: string | null, session_generation: number, totp_enabled: boolean, has_passkey: boolean }) | null> {
       const condition = 'email' in where ? eq(users.email, where.email) : eq(users.id, where.id)
       const [row] = await db.select({
         ...userColumns,
         password_hash: users.password_hash,
         session_generation: users.session_generation,
-        totp_enabled: sql<boolean>`EXISTS (SELECT 1 FROM ${totpCredentials} WHERE ${totpCredentials.user_id} = ${users.id} AND ${totpCredentials.enabled_at} IS NOT NULL)`.mapWith(Boolean),
+        // Names spelt out: drizzle writes a one-table select's columns unqualified, and a bare `id`
+        // inside a subquery is the subquery table's own when it has one (passkeys has).
+        totp_enabled: sql<boolean>`EXISTS (SELECT 1 FROM totp_credentials t WHERE t.user_id = ${users}.id AND t.enabled_at IS NOT NULL)`.mapWith(Boolean),
+        has_passkey: sql<boolean>`EXISTS (SELECT 1 FROM passkeys p FORCE INDEX (passkeys_user_id_id_idx) WHERE p.user_id = ${users}.id)`.mapWith(Boolean),
       }).from(users).where(condition)
       return row ?? null
     },

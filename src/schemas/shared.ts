@@ -1,5 +1,6 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox'
 import { API_KEY_SCOPES } from '../repositories/api-keys.js'
+import { EVENT_TYPES } from '../repositories/events.js'
 
 // Shared shapes, each added once with app.addSchema and referenced by $id, so the OpenAPI
 // document has one named component instead of inlined copies.
@@ -69,15 +70,15 @@ export const TokenPairSchema = Type.Object({
 
 export const MfaStatusSchema = Type.Object({
   totp: Type.Boolean({ description: 'A TOTP authenticator is on: logins need its code (or a recovery code) after the password' }),
-  passkeys: Type.Integer({ minimum: 0, description: 'Passkeys registered (API.md §14; none yet)', examples: [0] }),
+  passkeys: Type.Integer({ minimum: 0, description: 'Passkeys registered (API.md §14): each signs in alone, and is a second factor after the password when TOTP is on', examples: [1] }),
   recovery_codes_left: Type.Integer({ minimum: 0, maximum: 10, description: 'Unused recovery codes; 0 while TOTP is off', examples: [10] }),
-}, { $id: 'MfaStatus', additionalProperties: false, description: 'The second factors of the account', examples: [{ totp: true, passkeys: 0, recovery_codes_left: 10 }] })
+}, { $id: 'MfaStatus', additionalProperties: false, description: 'The second factors of the account', examples: [{ totp: true, passkeys: 1, recovery_codes_left: 10 }] })
 export type MfaStatus = Static<typeof MfaStatusSchema>
 
 export const MeSchema = Type.Object({ ...UserSchema.properties, mfa: ref(MfaStatusSchema) },
   { $id: 'Me', additionalProperties: false, description: 'The current user, with their second factors' })
 
-export const SECOND_FACTOR_METHODS = ['totp', 'recovery_code'] as const
+export const SECOND_FACTOR_METHODS = ['totp', 'recovery_code', 'passkey'] as const
 
 export const MfaChallengeSchema = Type.Object({
   mfa_required: Type.Literal(true),
@@ -86,7 +87,11 @@ export const MfaChallengeSchema = Type.Object({
       'so do a password change or reset meanwhile',
     examples: ['r4Xb0m1vKq2Tn9WcZp7yHs3Ld8Ue6Gf5Ja0Ik1Ql2Mo'],
   }),
-  methods: Type.Array(StringEnum([...SECOND_FACTOR_METHODS]), { description: 'What `POST /login/mfa` accepts for this account: `totp` (`code`), `recovery_code`', examples: [['totp', 'recovery_code']] }),
+  methods: Type.Array(StringEnum([...SECOND_FACTOR_METHODS]), {
+    description: 'What `POST /login/mfa` accepts for this account: `totp` (`code`), `recovery_code`, and `passkey` (`passkey_response`, ' +
+      'with options from `POST /login/mfa/options`) when the account has a passkey',
+    examples: [['totp', 'recovery_code', 'passkey']],
+  }),
   expires_in: Type.Integer({ description: 'Seconds the `mfa_token` lives', examples: [300] }),
 }, {
   $id: 'MfaChallenge',
@@ -94,6 +99,16 @@ export const MfaChallengeSchema = Type.Object({
   description: 'The password is right and the account has a second factor: no tokens yet; finish with `POST /login/mfa`',
   examples: [{ mfa_required: true, mfa_token: 'r4Xb0m1vKq2Tn9WcZp7yHs3Ld8Ue6Gf5Ja0Ik1Ql2Mo', methods: ['totp', 'recovery_code'], expires_in: 300 }],
 })
+
+export const PasskeySchema = Type.Object({
+  id: Type.Integer({ minimum: 1, examples: [3] }),
+  name: Type.String({ maxLength: 80, description: 'Yours to choose; by default the browser and system it was made on', examples: ['Chrome on Linux'] }),
+  created_at: Type.Unsafe<Date>({ ...Timestamp }),
+  last_used_at: Type.Union([Type.Unsafe<Date>({ ...Timestamp }), Type.Null()], { description: 'The last sign-in or second factor with it; null: never used' }),
+  backed_up: Type.Boolean({ description: 'Synced by its provider (iCloud Keychain, Google Password Manager…): survives the loss of one device' }),
+  transports: Type.Array(Type.String(), { description: 'How the browser reaches it (WebAuthn AuthenticatorTransport): `internal`, `hybrid`, `usb`, `nfc`, `ble`', examples: [['internal', 'hybrid']] }),
+}, { $id: 'Passkey', additionalProperties: false, description: 'A passkey of yours (API.md §14); never its key or credential id' })
+export type Passkey = Static<typeof PasskeySchema>
 
 export const TotpSetupSchema = Type.Object({
   secret: Type.String({ description: 'The TOTP secret, base32 (160 bits), for typing into an authenticator app by hand', examples: ['JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP'] }),
@@ -175,10 +190,7 @@ const NullableText = (maxLength: number, description: string) => Type.Union([Typ
 
 export const SecurityEventSchema = Type.Object({
   id: Type.Integer({ minimum: 1 }),
-  type: Type.String({ description: 'What happened (API.md §15): `user.registered`, `login.succeeded`, `login.failed`, `login.locked`, ' +
-    '`token.refresh_reused`, `session.ended`, `logout`, `password.changed`, `password.reset_requested`, `password.reset`, `email.verified`, ' +
-    '`user.updated`, `user.role_changed`, `user.deleted`, `signing_key.rotated`, `signing_key.revoked`, `mfa.enabled`, `mfa.disabled`, ' +
-    '`mfa.recovery_codes_regenerated`, `mfa.recovery_code_used`, `mfa.failed`', examples: ['login.succeeded'] }),
+  type: Type.String({ description: `What happened (API.md §15): ${EVENT_TYPES.map((type) => `\`${type}\``).join(', ')}`, examples: ['login.succeeded'] }),
   occurred_at: Type.Unsafe<Date>({ ...Timestamp, description: 'By the database clock' }),
   actor_id: Type.Union([Type.Integer({ minimum: 1 }), Type.Null()], { description: 'Who did it; null when nobody was signed in (a login, a reset link, the operator\'s CLI)' }),
   subject_user_id: Type.Union([Type.Integer({ minimum: 1 }), Type.Null()], { description: 'Whose account it concerns; null for none (a signing key, a login for an unknown email)' }),
@@ -222,6 +234,6 @@ export const ApiKeyPageSchema = Type.Object({ items: Type.Array(ref(ApiKeySchema
   { $id: 'ApiKeyPage', additionalProperties: false, description: 'Your live keys, newest first' })
 
 /** Schemas registered once with app.addSchema; they become the document's named components. */
-export const sharedSchemas = [ErrorSchema, UserSchema, TokenPairSchema, MfaStatusSchema, MeSchema, MfaChallengeSchema, TotpSetupSchema,
+export const sharedSchemas = [ErrorSchema, UserSchema, TokenPairSchema, MfaStatusSchema, MeSchema, MfaChallengeSchema, PasskeySchema, TotpSetupSchema,
   RecoveryCodesSchema, UserSummarySchema, BoardSchema, UserPageSchema, BoardPageSchema, AcceptedSchema, SessionSchema, SessionPageSchema,
   SecurityEventSchema, SecurityEventPageSchema, ApiKeySchema, NewApiKeySchema, ApiKeyPageSchema]

@@ -153,6 +153,10 @@ async function seedShape (url: string, shape: Shape) {
   await connection.query("INSERT INTO federated_identities (user_id, provider, issuer, subject) VALUES (1, 'q', 'https://other.plans', 'one'), (1, 'r', 'https://third.plans', 'one')")
   await connection.query(`INSERT INTO oidc_logins (state_hash, provider, redirect_uri, callback_uri, nonce, code_verifier, expires_at) SELECT SHA2(CONCAT('l', seq), 256), 'p', 'r', 'c', 'n', 'v', NOW(3) - INTERVAL 1 HOUR FROM seq_1_to_${EVENTS / 8}`)
   await connection.query(`INSERT INTO oidc_exchange_codes (code_hash, provider, issuer, subject, expires_at) SELECT SHA2(CONCAT('c', seq), 256), 'p', 'https://issuer.plans', CONCAT('sub-', seq), NOW(3) - INTERVAL 1 HOUR FROM seq_1_to_${EVENTS / 8}`)
+  // Passkeys: one for every user, 12 more for user 1, and a backlog of expired ceremony challenges.
+  await connection.query(`INSERT INTO passkeys (user_id, credential_id, public_key, aaguid, user_handle, name) SELECT seq, CONCAT('cred-', seq), 'AA', '00000000-0000-0000-0000-000000000000', 'AA', 'p' FROM seq_1_to_${shape.users}`)
+  await connection.query("INSERT INTO passkeys (user_id, credential_id, public_key, aaguid, user_handle, name) SELECT 1, CONCAT('one-', seq), 'AA', '00000000-0000-0000-0000-000000000000', 'AA', 'p' FROM seq_1_to_12")
+  await connection.query(`INSERT INTO webauthn_challenges (challenge_hash, purpose, user_id, expires_at) SELECT SHA2(CONCAT('w', seq), 256), 'login', NULL, NOW(3) - INTERVAL 1 HOUR FROM seq_1_to_${EVENTS / 8}`)
   await connection.end()
 }
 
@@ -282,6 +286,22 @@ function scenarios (repos: Repositories, shape: Shape, setup: Connection): Array
       await repos.identities.list(1)
       await repos.identities.unlink(2, identity!.id, NO_CONTEXT)
     }],
+    ['passkeys: a ceremony\'s challenge, added, listed, renamed, a sign-in, removed', async () => {
+      const run = randomUUID()
+      const challenge = createHash('sha256').update(run).digest('hex')
+      await repos.passkeys.saveChallenge(challenge, 'register', 2)
+      if (!await repos.passkeys.takeChallenge(challenge, 'register')) throw new Error('the challenge was not taken')
+      const added = await repos.passkeys.add(2, { credentialId: `new-${run}`, publicKey: 'AA', counter: 0, transports: ['internal'], backupEligible: false,
+        backedUp: false, aaguid: '00000000-0000-0000-0000-000000000000', userHandle: 'AA', name: 'plans' }, randomUUID(), NO_CONTEXT)
+      if (typeof added !== 'object') throw new Error(`not added: ${added}`)
+      await repos.passkeys.list(2)
+      await repos.passkeys.credentialsOf(1)
+      await repos.passkeys.rename(2, added.id, 'renamed')
+      const owner = await repos.passkeys.findByCredentialId(`new-${run}`)
+      const session = { id: randomUUID(), user_id: 2, created_at: new Date(), expires_at: new Date(Date.now() + 60_000), user_agent: 'plans', ip: '127.0.0.1', amr: ['hwk'] }
+      if (!await repos.passkeys.signIn(owner!, 5, session, NO_CONTEXT)) throw new Error('the sign-in did not pass')
+      if (await repos.passkeys.remove(2, added.id, randomUUID(), NO_CONTEXT) !== 'removed') throw new Error('not removed')
+    }],
     ['the outbox: a mail queued, claimed and sent', async () => {
       await repos.oneTimeTokens.requestMail('password_reset', 2, NO_CONTEXT)
       const [row] = await repos.outbox.claimDue('plans', 10, 60_000)
@@ -320,7 +340,7 @@ for (const shape of SHAPES) {
     const repos = createRepositories(createDatabase(recording), recording)
 
     await t.test('as loaded', (t) => checkPlans(t, repos, statements, shape, analyzer))
-    await analyzer.query('ANALYZE TABLE users, boards, token_blocklist, sessions, one_time_tokens, security_events, outbox, api_keys, totp_credentials, recovery_codes, mfa_challenges')
+    await analyzer.query('ANALYZE TABLE users, boards, token_blocklist, sessions, one_time_tokens, security_events, outbox, api_keys, totp_credentials, recovery_codes, mfa_challenges, passkeys, webauthn_challenges')
     await t.test('after ANALYZE TABLE', (t) => checkPlans(t, repos, statements, shape, analyzer))
   })
 }

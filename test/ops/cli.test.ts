@@ -101,5 +101,5 @@ t.test('seed loads the demo data once; purge-blocklist runs', async (t) => {
   const purged = await cli(['purge-blocklist'], { DATABASE_URL, AUDIT_RETENTION: '5d' })
   t.equal(purged.code, 0, purged.stderr)
   t.match(purged.stdout, /3 events past AUDIT_RETENTION/, 'the three registrations, ten days old, are past a 5-day retention')
-  t.match(purged.stdout, /^removed \d+ expired blocklist rows, \d+ expired or ended sessions, \d+ login-failure rows, \d+ old one-time tokens, \d+ events past AUDIT_RETENTION, \d+ finished outbox rows and \d+ expired second-factor challenges$/m)
+  t.match(purged.stdout, /^removed \d+ expired blocklist rows, \d+ expired or ended sessions, \d+ login-failure rows, \d+ old one-time tokens, \d+ events past AUDIT_RETENTION, \d+ finished outbox rows, \d+ expired second-factor challenges and \d+ expired passkey challenges$/m)
 })

@@ -111,6 +111,26 @@ t.test('loadConfig', async (t) => {
     t.match(configError({ OIDC_REDIRECT_URIS: 'javascript:alert(1)' }).message, /^OIDC_REDIRECT_URIS: .*http/)
   })
 
+  t.test('WEBAUTHN_RP_ID and WEBAUTHN_ORIGINS are checked at start (API.md §14)', async (t) => {
+    const byDefault = loadConfig({})
+    t.equal(byDefault.WEBAUTHN_RP_ID, 'localhost', 'APP_URL on 127.0.0.1: browsers refuse an IP address as RP ID, so localhost')
+    t.same(byDefault.WEBAUTHN_ORIGINS, ['http://localhost:3000'], 'and the same URL on localhost')
+    t.same(loadConfig({ APP_URL: 'http://[::1]:8080/demo' }).WEBAUTHN_ORIGINS, ['http://localhost:8080'], 'an IPv6 loopback too, without the path')
+    const app = loadConfig({ APP_URL: 'https://app.example.com/demo' })
+    t.equal(app.WEBAUTHN_RP_ID, 'app.example.com', 'else the host of APP_URL')
+    t.same(app.WEBAUTHN_ORIGINS, ['https://app.example.com'])
+    const wide = loadConfig({ APP_URL: 'https://app.example.com', WEBAUTHN_RP_ID: 'Example.com', WEBAUTHN_ORIGINS: 'https://app.example.com, https://example.com/' })
+    t.equal(wide.WEBAUTHN_RP_ID, 'example.com', 'a parent domain, lower-cased')
+    t.same(wide.WEBAUTHN_ORIGINS, ['https://app.example.com', 'https://example.com'], 'origins on it or a subdomain')
+    t.match(configError({ WEBAUTHN_RP_ID: '10.0.0.1' }).message, /^WEBAUTHN_RP_ID: .*domain name/, 'an IP address')
+    t.match(configError({ WEBAUTHN_RP_ID: 'example.com:443' }).message, /^WEBAUTHN_RP_ID: /, 'a port')
+    t.match(configError({ WEBAUTHN_RP_ID: 'example.com', WEBAUTHN_ORIGINS: 'https://example.org' }).message, /^WEBAUTHN_ORIGINS: .*not on WEBAUTHN_RP_ID/, 'an origin elsewhere')
+    t.match(configError({ WEBAUTHN_RP_ID: 'example.com', WEBAUTHN_ORIGINS: 'https://notexample.com' }).message, /not on WEBAUTHN_RP_ID/, 'a suffix that is not a subdomain')
+    t.match(configError({ WEBAUTHN_RP_ID: 'example.com', WEBAUTHN_ORIGINS: 'http://app.example.com' }).message, /must be https:\/\//, 'plain http off localhost')
+    t.match(configError({ WEBAUTHN_ORIGINS: 'http://localhost:3000/demo' }).message, /an origin alone/, 'a path')
+    t.match(configError({ WEBAUTHN_ORIGINS: 'not a url' }).message, /is not a URL/)
+  })
+
   t.test('production refuses a missing, short or placeholder JWT_SECRET', async (t) => {
     t.match(configError({ NODE_ENV: 'production' }).message, /JWT_SECRET/)
     t.match(configError({ NODE_ENV: 'production', JWT_SECRET: 'short-secret' }).message, /JWT_SECRET.*32/)

@@ -8,6 +8,7 @@ import { createPasswordHasher, type PasswordHasher } from './passwords.js'
 import { createTokenService, revocationReason, type Role, type TokenService } from './tokens.js'
 import { createAsymmetricKeyRing, createSecretKeyRing, verifyOptions } from './keys.js'
 import type { ApiKeyScope } from '../../repositories/api-keys.js'
+import { createWebAuthn, type WebAuthn } from '../../passkeys/webauthn.js'
 
 /** Who is calling, from a verified access token and the database row read with it. */
 export interface AuthContext {
@@ -37,6 +38,8 @@ declare module 'fastify' {
   interface FastifyInstance {
     tokens: TokenService
     passwords: PasswordHasher
+    /** The passkey ceremonies (API.md §14) under this instance's RP ID and origins. */
+    webauthn: WebAuthn
   }
   interface FastifyRequest {
     auth: AuthContext | null
@@ -129,6 +132,7 @@ export default fp(async (app) => {
   app.decorate('keyRing', keyRing)
   app.decorate('tokens', createTokenService(keyRing, config))
   app.decorate('passwords', await createPasswordHasher())
+  app.decorate('webauthn', createWebAuthn(config))
   // null, not an object: a decorator object would be shared by every request.
   app.decorateRequest('auth', null)
 
@@ -149,7 +153,8 @@ export default fp(async (app) => {
       fresh: token.fresh,
       expiresAt: token.expiresAt,
       amr: state.amr,
-      lacksRequiredSecondFactor: config.MFA_REQUIRED_FOR_ADMINS && !state.amr.includes('otp'),
+      // A code after the password (otp), or a passkey (hwk), which proves both factors alone (API.md §14).
+      lacksRequiredSecondFactor: config.MFA_REQUIRED_FOR_ADMINS && !state.amr.some((method) => method === 'otp' || method === 'hwk'),
       apiKey: null,
     }
   }
@@ -228,9 +233,9 @@ export function isAdmin (auth: AuthContext): boolean {
 function requireAdminSecondFactor (auth: AuthContext): void {
   if (!auth.lacksRequiredSecondFactor) return
   if (auth.apiKey) {
-    throw new AppError(403, 'mfa_required', 'Admin rights need a login with a second factor, which an API key cannot prove: use an access token from a login with a code')
+    throw new AppError(403, 'mfa_required', 'Admin rights need a login with a second factor, which an API key cannot prove: use an access token from a login with a code or a passkey')
   }
-  throw new AppError(403, 'mfa_required', 'Admin rights need a login with a second factor: turn on TOTP (POST /mfa/totp/setup, then /mfa/totp/enable) and log in again with a code')
+  throw new AppError(403, 'mfa_required', 'Admin rights need a login with a second factor: sign in with a passkey, or turn on TOTP (POST /mfa/totp/setup, then /mfa/totp/enable) and log in again with a code')
 }
 
 export function requireAdmin (auth: AuthContext): void {

@@ -1,5 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { AuthenticationResponseJSON } from '@simplewebauthn/server'
+import type { Config } from '../../config.js'
 import { AppError } from '../../errors.js'
 import { ref, ErrorSchema, MeSchema, MfaChallengeSchema, SECOND_FACTOR_METHODS, TokenPairSchema, UserSchema, type User } from '../../schemas/shared.js'
 import { clientAddress } from '../../plugins/client-address.js'
@@ -8,7 +10,8 @@ import { newSessionId, revocationReason, sessionStartedAt, type TokenPair } from
 import { eventContext } from '../events/context.js'
 import { matchTotpStep, openTotpSecret } from '../../mfa/totp.js'
 import { hashRecoveryCode } from '../../mfa/recovery-codes.js'
-import { MFA_CHALLENGE_TTL_MS, type SecondFactorProof } from '../../repositories/mfa.js'
+import { MFA_CHALLENGE_TTL_MS, secondFactorAmr, type Challenge, type SecondFactorProof } from '../../repositories/mfa.js'
+import { challengeHash, challengeOf } from '../../passkeys/webauthn.js'
 import { LoginBody, LoginQuery, LogoutQuery, MfaLoginBody, RefreshBody, RegisterBody } from './schemas.js'
 
 /** API.md §1: email and name are trimmed (and email lower-cased) before validation. */
@@ -20,6 +23,13 @@ export async function normaliseIdentity (request: FastifyRequest) {
 }
 
 const invalidCredentials = () => new AppError(401, 'invalid_credentials', 'Email or password is wrong')
+
+/**
+ * Every refusal of a passkey's answer looks the same as a wrong password (API.md §14): a wrong
+ * origin or RP ID, a bad signature, an unknown credential, a spent or expired challenge, a counter
+ * that went backwards. Which check failed is not said: it would help a forger, not a user.
+ */
+export const passkeyRefused = (hint = 'sign in again') => new AppError(401, 'invalid_credentials', `The passkey was not accepted: ${hint}`)
 
 /**
  * The per-account lockout (API.md §6, §12): counts a password check of this email before it
@@ -44,7 +54,7 @@ export async function clearPasswordAttempts (app: FastifyInstance, email: string
   if (app.config.LOGIN_MAX_FAILURES > 0) await app.repos.loginFailures.clear(email)
 }
 
-const setCookieHeader = {
+export const setCookieHeader = {
   'set-cookie': {
     type: 'string',
     description: 'Browser mode: `__Host-refresh=<refresh token>; Max-Age=<refresh TTL>; Path=/; HttpOnly; Secure; SameSite=Strict`',
@@ -55,7 +65,7 @@ const setCookieHeader = {
  * The answer of a login or refresh. In browser mode the refresh token goes into the cookie and
  * is left out of the body, so no script on the page ever holds it (API.md §8).
  */
-function sendPair (reply: FastifyReply, pair: TokenPair, user: User, inCookie: boolean) {
+export function sendPair (reply: FastifyReply, pair: TokenPair, user: User, inCookie: boolean) {
   if (!inCookie) return { ...pair, user }
   const { refresh_token: refreshToken, ...rest } = pair
   setRefreshCookie(reply, refreshToken, pair.refresh_expires_in)
@@ -66,26 +76,47 @@ function sendPair (reply: FastifyReply, pair: TokenPair, user: User, inCookie: b
  * What a login with a right password still needs before it gets tokens (API.md §13): the
  * second-factor methods of the account, none when it has none. The one place that decides it.
  */
-function secondFactorsOf (account: { totp_enabled: boolean }): Array<typeof SECOND_FACTOR_METHODS[number]> {
-  return account.totp_enabled ? [...SECOND_FACTOR_METHODS] : []
+export function secondFactorsOf (account: { totp_enabled: boolean, has_passkey: boolean }): Array<typeof SECOND_FACTOR_METHODS[number]> {
+  // TOTP turns the second factor on; a passkey is then one more way to give it. A passkey alone
+  // signs in by itself (POST /login/passkey) and leaves password logins as they were.
+  if (!account.totp_enabled) return []
+  return SECOND_FACTOR_METHODS.filter((method) => method !== 'passkey' || account.has_passkey)
 }
 
-const invalidMfaToken = () => new AppError(401, 'invalid_mfa_token',
+export const invalidMfaToken = () => new AppError(401, 'invalid_mfa_token',
   'The mfa_token is unknown, expired or spent (used, 5 wrong codes, or the password changed since): log in again with POST /login')
 
 /** The client as API.md §7 shows it on a session: user agent (≤ 255) and address (TRUST_PROXY rule). */
-function clientOf (request: FastifyRequest) {
+export function clientOf (request: FastifyRequest) {
   return { user_agent: request.headers['user-agent']?.slice(0, 255) || null, ip: clientAddress(request) || null }
+}
+
+/** When a session can no longer be refreshed: its new refresh token's expiry, capped by SESSION_MAX_AGE. */
+export function sessionExpiryOf (config: Pick<Config, 'REFRESH_TOKEN_TTL' | 'SESSION_MAX_AGE'>, sid: string, now: number): Date {
+  const refreshExpiry = now + config.REFRESH_TOKEN_TTL
+  return new Date(config.SESSION_MAX_AGE > 0 ? Math.min(refreshExpiry, sessionStartedAt(sid) + config.SESSION_MAX_AGE) : refreshExpiry)
+}
+
+/**
+ * A passkey's answer as a second factor: the challenge of `POST /login/mfa/options` for this very
+ * login (spent here), a credential of this user, and the signature checked. Whatever fails, the
+ * proof names no passkey, and repositories/mfa.ts counts it as a wrong code.
+ */
+async function passkeyProof (app: FastifyInstance, response: AuthenticationResponseJSON, challenge: Challenge): Promise<SecondFactorProof> {
+  const refused = { method: 'passkey', passkeyId: null, newCounter: 0 } as const
+  const signed = challengeOf(response)
+  const ceremony = signed ? await app.repos.passkeys.takeChallenge(challengeHash(signed), 'mfa') : null
+  if (!ceremony || ceremony.mfaTokenHash !== challenge.tokenHash || ceremony.userId !== challenge.user.id) return refused
+  const owner = await app.repos.passkeys.findByCredentialId(response.id)
+  if (!owner || owner.user.id !== challenge.user.id) return refused
+  const checked = await app.webauthn.verifyAuthentication(response, signed!, owner)
+  return checked ? { method: 'passkey', passkeyId: owner.id, newCounter: checked.newCounter } : refused
 }
 
 const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { repos, tokens, passwords, config, outbox, metrics } = app
 
-  /** When a session can no longer be refreshed: its new refresh token's expiry, capped by SESSION_MAX_AGE. */
-  function sessionExpiry (sid: string, now: number): Date {
-    const refreshExpiry = now + config.REFRESH_TOKEN_TTL
-    return new Date(config.SESSION_MAX_AGE > 0 ? Math.min(refreshExpiry, sessionStartedAt(sid) + config.SESSION_MAX_AGE) : refreshExpiry)
-  }
+  const sessionExpiry = (sid: string, now: number) => sessionExpiryOf(config, sid, now)
 
   app.post('/register', {
     config: { rateLimitGroup: 'auth' },
@@ -154,7 +185,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
       await repos.events.loginFailed(email, eventContext(request), !account ? 'unknown_email' : account.password_hash ? 'wrong_password' : 'no_password')
       throw invalidCredentials()
     }
-    const { password_hash: passwordHash, session_generation: generation, totp_enabled: _, ...user } = account
+    const { password_hash: passwordHash, session_generation: generation, totp_enabled: _, has_passkey: __, ...user } = account
     const secondFactors = secondFactorsOf(account)
     // With a second factor to come, the count stays until its code is right: the codes count
     // toward the same lockout (API.md §13), and a right password must not give a guesser of
@@ -189,8 +220,10 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
       operationId: 'loginMfa',
       summary: 'Log in, step two: the second factor',
       description: 'Finishes a login that answered `mfa_required`: the `mfa_token` with a TOTP `code` from the authenticator app, ' +
-        'or one of the `recovery_code`s (exactly one of the two). Answers as `POST /login` does: a new session, its access token ' +
-        '`fresh` with `amr: ["pwd", "otp"]`, and with `refresh=cookie` the refresh token in the cookie. A code of the current ' +
+        'one of the `recovery_code`s, or a `passkey_response` to the options of `POST /login/mfa/options` (exactly one of the three). ' +
+        'Answers as `POST /login` does: a new session, its access token `fresh` with `amr: ["pwd", "otp"]` (`["pwd", "hwk"]` with a ' +
+        'passkey), and with `refresh=cookie` the refresh token in the cookie. A refused passkey is 401 `invalid_credentials` and ' +
+        'counts as a wrong code. A code of the current ' +
         '30-second step or either neighbour is accepted, each code once: a code already used (here or elsewhere) is wrong. ' +
         'A wrong code is 400 `invalid_mfa_code`; the 5th spends the `mfa_token`. An unknown, expired or spent `mfa_token` ' +
         '(used, out of attempts, or voided by a password change or reset since the password was checked) is 401 ' +
@@ -199,20 +232,21 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
       querystring: LoginQuery,
       body: MfaLoginBody,
       response: {
-        200: { ...ref(TokenPairSchema, 'A new session, as `POST /login` gives one, with `amr: ["pwd", "otp"]` (`["fed", "otp"]` after a provider\'s sign-in)'), headers: setCookieHeader },
+        200: { ...ref(TokenPairSchema, 'A new session, as `POST /login` gives one, with `amr: ["pwd", "otp"]` or `["pwd", "hwk"]` (`["fed", …]` after a provider\'s sign-in)'), headers: setCookieHeader },
         400: ref(ErrorSchema, '`invalid_mfa_code`: the code is wrong or already used (the answer says how many attempts are left); ' +
-          '`validation_error`: neither or both of `code` and `recovery_code`, or a malformed field'),
-        401: ref(ErrorSchema, '`invalid_mfa_token`: unknown, expired or spent; log in again'),
+          '`validation_error`: not exactly one of `code`, `recovery_code` and `passkey_response`, or a malformed field'),
+        401: ref(ErrorSchema, '`invalid_mfa_token`: unknown, expired or spent; log in again. `invalid_credentials`: the passkey was refused'),
         429: ref(ErrorSchema),
       },
     },
   }, async (request, reply) => {
-    const { mfa_token: mfaToken, code, recovery_code: recoveryCode } = request.body
-    if ((code === undefined) === (recoveryCode === undefined)) {
-      throw new AppError(400, 'validation_error', 'Send exactly one of code and recovery_code',
-        [{ path: code === undefined ? '/code' : '/recovery_code', message: 'exactly one of code and recovery_code is required' }])
+    const { mfa_token: mfaToken, code, recovery_code: recoveryCode, passkey_response: passkeyResponse } = request.body
+    const sent = [code, recoveryCode, passkeyResponse].filter((proof) => proof !== undefined).length
+    if (sent !== 1) {
+      throw new AppError(400, 'validation_error', 'Send exactly one of code, recovery_code and passkey_response',
+        [{ path: code === undefined ? '/code' : recoveryCode === undefined ? '/passkey_response' : '/recovery_code', message: 'exactly one of code, recovery_code and passkey_response is required' }])
     }
-    const method = code !== undefined ? 'totp' : 'recovery_code'
+    const method = code !== undefined ? 'totp' : recoveryCode !== undefined ? 'recovery_code' : 'passkey'
     const challenge = await repos.mfa.findChallenge(mfaToken)
     if (!challenge) {
       metrics.countSecondFactor(method, 'invalid_token')
@@ -226,13 +260,19 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
     // the same statement that spends a right code run for a wrong one (repositories/mfa.ts).
     const proof: SecondFactorProof = code !== undefined
       ? { method: 'totp', step: matchTotpStep(openTotpSecret(challenge.sealedSecret, user.id, config.JWT_KEY_ENCRYPTION_SECRET), code) }
-      : { method: 'recovery_code', codeHash: hashRecoveryCode(recoveryCode!) }
+      : recoveryCode !== undefined
+        ? { method: 'recovery_code', codeHash: hashRecoveryCode(recoveryCode) }
+        : await passkeyProof(app, passkeyResponse!, challenge)
     const now = Date.now()
     const sid = newSessionId(now)
     const outcome = await repos.mfa.finishChallenge(challenge, proof,
       { id: sid, user_id: user.id, created_at: new Date(now), expires_at: sessionExpiry(sid, now), ...clientOf(request) }, eventContext(request))
     if (outcome.result !== 'signed_in') metrics.countSecondFactor(method, outcome.result)
     if (outcome.result === 'invalid_token') throw invalidMfaToken()
+    if (outcome.result === 'wrong_code' && method === 'passkey') {
+      // Refused as a passkey is everywhere (API.md §14), and counted as a wrong code is.
+      throw passkeyRefused(outcome.attemptsLeft > 0 ? `${outcome.attemptsLeft} more ${outcome.attemptsLeft === 1 ? 'try' : 'tries'} with this mfa_token` : 'log in again with POST /login')
+    }
     if (outcome.result === 'wrong_code') {
       throw new AppError(400, 'invalid_mfa_code', outcome.attemptsLeft > 0
         ? `The code is wrong or already used; ${outcome.attemptsLeft} more ${outcome.attemptsLeft === 1 ? 'try' : 'tries'} with this mfa_token`
@@ -241,7 +281,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
     await clearPasswordAttempts(app, user.email)
     metrics.countSecondFactor(method, 'succeeded')
     metrics.countLogin('succeeded')
-    return sendPair(reply, tokens.issuePair(user, sid, true, [challenge.firstFactor, 'otp']), user, request.query.refresh === 'cookie')
+    return sendPair(reply, tokens.issuePair(user, sid, true, secondFactorAmr(challenge.firstFactor, method)), user, request.query.refresh === 'cookie')
   })
 
   app.post('/refresh', {

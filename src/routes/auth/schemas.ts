@@ -1,5 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox'
 import { Email, Name, Password, StringEnum } from '../../schemas/shared.js'
+import { AuthenticationResponse } from '../passkeys/schemas.js'
 
 export const RegisterBody = Type.Object({
   email: Email,
@@ -44,9 +45,11 @@ export const MfaLoginBody = Type.Object({
     description: 'One of the recovery codes, in place of `code`; case, spaces and hyphens do not matter',
     examples: ['7k2m-q9xd-4hwe-pt3a'],
   })),
+  passkey_response: Type.Optional(AuthenticationResponse),
 }, {
   additionalProperties: false,
-  description: 'The `mfa_token` and exactly one of `code` and `recovery_code`',
+  description: 'The `mfa_token` and exactly one of `code`, `recovery_code` and `passkey_response` (the answer of ' +
+    '`navigator.credentials.get()` to the options of `POST /login/mfa/options`)',
   examples: [
     { mfa_token: 'r4Xb0m1vKq2Tn9WcZp7yHs3Ld8Ue6Gf5Ja0Ik1Ql2Mo', code: '492039' },
     { mfa_token: 'r4Xb0m1vKq2Tn9WcZp7yHs3Ld8Ue6Gf5Ja0Ik1Ql2Mo', recovery_code: '7k2m-q9xd-4hwe-pt3a' },

@@ -3,12 +3,12 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { CookieSerializeOptions } from '@fastify/cookie'
 import { AppError, notFound } from '../../errors.js'
 import type { OidcProvider } from '../../config.js'
-import { authOf, requireFreshToken, setRefreshCookie } from '../../plugins/auth/index.js'
-import { newSessionId, sessionStartedAt } from '../../plugins/auth/tokens.js'
-import { clientAddress } from '../../plugins/client-address.js'
+import { authOf, requireFreshToken } from '../../plugins/auth/index.js'
+import { newSessionId } from '../../plugins/auth/tokens.js'
 import { createOidcClients, ProviderError } from '../../oidc/client.js'
 import { accountExists, type OidcLogin } from '../../repositories/identities.js'
-import { ErrorSchema, IdParams, MfaChallengeSchema, ref, SECOND_FACTOR_METHODS, TokenPairSchema } from '../../schemas/shared.js'
+import { ErrorSchema, IdParams, MfaChallengeSchema, ref, TokenPairSchema } from '../../schemas/shared.js'
+import { clientOf, secondFactorsOf, sendPair, sessionExpiryOf } from '../auth/index.js'
 import { MFA_CHALLENGE_TTL_MS } from '../../repositories/mfa.js'
 import { eventContext } from '../events/context.js'
 import {
@@ -211,23 +211,16 @@ const oidcRoutes: FastifyPluginAsyncTypebox = async (app) => {
   }, async (request, reply) => {
     const now = Date.now()
     const sid = newSessionId(now)
-    const refreshExpiry = now + config.REFRESH_TOKEN_TTL
-    const expiresAt = new Date(config.SESSION_MAX_AGE > 0 ? Math.min(refreshExpiry, sessionStartedAt(sid) + config.SESSION_MAX_AGE) : refreshExpiry)
     const outcome = await repos.identities.exchange(request.body.code, {
-      id: sid, created_at: new Date(now), expires_at: expiresAt,
-      user_agent: request.headers['user-agent']?.slice(0, 255) || null, ip: clientAddress(request) || null,
+      id: sid, created_at: new Date(now), expires_at: sessionExpiryOf(config, sid, now), ...clientOf(request),
     }, eventContext(request))
     if (outcome.result === 'invalid_code') throw new AppError(400, 'invalid_exchange_code', 'The code is unknown, used or expired: sign in again')
     if (outcome.result === 'account_exists') throw accountExists()
     if (outcome.result === 'mfa_required') {
-      return { mfa_required: true as const, mfa_token: outcome.mfaToken, methods: [...SECOND_FACTOR_METHODS], expires_in: MFA_CHALLENGE_TTL_MS / 1000 }
+      return { mfa_required: true as const, mfa_token: outcome.mfaToken, methods: secondFactorsOf({ totp_enabled: true, has_passkey: outcome.hasPasskey }), expires_in: MFA_CHALLENGE_TTL_MS / 1000 }
     }
     const { user } = outcome
-    const pair = tokens.issuePair(user, sid, true, ['fed'])
-    if (request.query.refresh !== 'cookie') return { ...pair, user }
-    const { refresh_token: refreshToken, ...rest } = pair
-    setRefreshCookie(reply, refreshToken, pair.refresh_expires_in)
-    return { ...rest, user }
+    return sendPair(reply, tokens.issuePair(user, sid, true, ['fed']), user, request.query.refresh === 'cookie')
   })
 
   app.get('/me/identities', {
@@ -249,12 +242,12 @@ const oidcRoutes: FastifyPluginAsyncTypebox = async (app) => {
       operationId: 'unlinkIdentity',
       summary: 'Unlink a provider account',
       description: 'It can no longer sign in to your account. Never your last way to sign in: an account without a password ' +
-        'keeps its last identity (409 `last_sign_in_method`; set a password first, through `POST /password/forgot`).',
+        'keeps its last identity unless it has a passkey (409 `last_sign_in_method`; set a password first, through `POST /password/forgot`, or add a passkey).',
       params: IdParams,
       response: {
         204: { type: 'null', description: 'Unlinked' },
         404: ref(ErrorSchema, '`not_found`: none of yours has this id'),
-        409: ref(ErrorSchema, '`last_sign_in_method`: the account has no password and no other identity'),
+        409: ref(ErrorSchema, '`last_sign_in_method`: the account has no password, no other identity and no passkey'),
       },
     },
   }, async (request, reply) => {
