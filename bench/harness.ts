@@ -87,6 +87,8 @@ export async function startApi (database: string, env: Record<string, string> = 
       DATABASE_URL: `${SERVER_URL}/${database}`,
       HOST: '127.0.0.1',
       PORT: String(port),
+      // Its own URL: the passkey scenario answers for this origin (on localhost: src/config.ts).
+      APP_URL: url,
       RATE_LIMIT_AUTH: '0',
       RATE_LIMIT_REFRESH: '0',
       RATE_LIMIT_GLOBAL: '0',
