@@ -200,17 +200,21 @@ const passkeyRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
   }, async (request, reply) => {
     const { response } = request.body
-    const challenge = challengeOf(response)
-    const ceremony = challenge ? await repos.passkeys.takeChallenge(challengeHash(challenge), 'login') : null
-    const owner = ceremony ? await repos.passkeys.findByCredentialId(response.id) : null
-    if (!ceremony || !owner) {
+    const owner = await repos.passkeys.findByCredentialId(response.id)
+    if (!owner) {
+      // No account to count it for: the per-IP limit is what holds back a flood of these.
       metrics.countLogin('failed')
       throw passkeyRefused()
     }
     const { user } = owner
-    // Counted before the check, as a password is.
-    await countPasswordAttempt(app, request, user.email)
-    const checked = (ceremony.userId === null || ceremony.userId === user.id) &&
+    // Counted before anything is checked or spent, as a password is: a locked account's answers get 429, unchecked.
+    await countPasswordAttempt(app, request, user.email).catch((error: unknown) => {
+      if (error instanceof AppError && error.code === 'rate_limited') metrics.countLogin('locked')
+      throw error
+    })
+    const challenge = challengeOf(response)
+    const ceremony = challenge ? await repos.passkeys.takeChallenge(challengeHash(challenge), 'login') : null
+    const checked = ceremony && (ceremony.userId === null || ceremony.userId === user.id) &&
       // A discoverable sign-in hands back the user handle the passkey was made for: it must be this account's.
       (response.response.userHandle === undefined || response.response.userHandle === owner.userHandle)
       ? await webauthn.verifyAuthentication(response, challenge!, owner)
