@@ -1,7 +1,8 @@
 // The boardkit demo client, in browser mode (API.md §8): log in, call protected routes with the
 // Bearer header, refresh on 401 token_expired, list and create boards, see and end sessions,
 // log out; ask for a password-reset mail, set a new password and verify the email from the
-// mailed links (API.md §10); turn on a second factor and log in with it (API.md §13).
+// mailed links (API.md §10); turn on a second factor and log in with it (API.md §13); add
+// passkeys, sign in with one, or give the second step of a login with one (API.md §14).
 //
 // The access token lives in this script's memory only, never in localStorage or sessionStorage:
 // any script on the page can read storage. The refresh token is not ours to hold at all: the API
@@ -12,6 +13,12 @@
 // APP_URL at this page (…/demo) they open it. The token is in the fragment, which the browser
 // never sends; the script reads it once, keeps it in memory and takes it out of the address bar
 // (history, bookmarks, a screen share) at once.
+//
+// Passkeys go through @simplewebauthn/browser (SimpleWebAuthnBrowser, served by the API from
+// /demo/vendor/ and run before this script): the API speaks WebAuthn's JSON forms, and the library
+// turns them into what navigator.credentials wants and its answers back. The browser binds a
+// passkey to a domain (the API's RP ID) and refuses the ceremonies on an IP address: open the
+// page at http://localhost:port/demo, not http://127.0.0.1:port/demo.
 'use strict'
 
 let tokens = null // { access_token, user }; the refresh token is in the HttpOnly cookie
@@ -24,6 +31,9 @@ let mfaToken = null // the challenge of a login that waits for its second factor
 const HINT = 'boardkit-demo-signed-in'
 
 const $ = (selector) => document.querySelector(selector)
+
+// null when the library did not load or the browser has no WebAuthn: the passkey buttons stay hidden.
+const webauthn = globalThis.SimpleWebAuthnBrowser?.browserSupportsWebAuthn() ? globalThis.SimpleWebAuthnBrowser : null
 
 function say (text, isError = false) {
   $('#message').textContent = text
@@ -91,11 +101,12 @@ function signedIn (data) {
   $('#boards-section').hidden = false
   $('#sessions-section').hidden = false
   $('#security-section').hidden = false
+  $('#passkeys-section').hidden = false
   $('#activity-section').hidden = false
   $('#verify-banner').hidden = Boolean(data.user.email_verified_at)
   $('#boards').replaceChildren()
   nextCursor = null
-  return Promise.all([loadBoards(), loadSessions(), loadActivity(), loadMfaStatus()])
+  return Promise.all([loadBoards(), loadSessions(), loadActivity(), loadMfaStatus(), loadPasskeys()])
 }
 
 function signedOut (text) {
@@ -110,8 +121,10 @@ function signedOut (text) {
   $('#boards-section').hidden = true
   $('#sessions-section').hidden = true
   $('#security-section').hidden = true
+  $('#passkeys-section').hidden = true
   $('#activity-section').hidden = true
   $('#verify-banner').hidden = true
+  $('#passkeys-list').replaceChildren()
   hideEnrolment()
   hideRecoveryCodes()
   say(text)
@@ -217,13 +230,26 @@ async function login (email, password) {
   await signedIn(data)
 }
 
-/** The first factor (a password, or a provider) was right; the login waits for a code (API.md §13), in memory only. */
+/**
+ * The first factor (a password, or a provider) was right; the login waits for a code (API.md §13),
+ * in memory only, or for a passkey when the account has one (`passkey` among the methods).
+ */
 function askForCode (challenge) {
   mfaToken = challenge.mfa_token
+  const byPasskey = Boolean(webauthn) && challenge.methods?.includes('passkey') === true
+  $('#mfa-passkey').hidden = !byPasskey
   useRecoveryCode(false)
   showView('#mfa-login-section')
-  say('Enter the code your authenticator app shows.')
+  say(byPasskey ? 'Enter the code your authenticator app shows, or use a passkey.' : 'Enter the code your authenticator app shows.')
   $('#mfa-login-form').elements.code.focus()
+}
+
+/** The mfa_token is expired, out of tries, or voided: the password must be typed again. */
+function mfaTokenSpent (message) {
+  mfaToken = null
+  $('#mfa-login-form').reset()
+  showView('#login-section')
+  say(message, true)
 }
 
 /** The second step of a login: a TOTP code, or a recovery code in its place. */
@@ -250,13 +276,7 @@ $('#mfa-login-form').addEventListener('submit', async (event) => {
   const byRecovery = $('#mfa-code-label').hidden
   const body = byRecovery ? { mfa_token: mfaToken, recovery_code: form.get('recovery_code') } : { mfa_token: mfaToken, code: form.get('code') }
   const { status, data } = await request('POST', '/login/mfa?refresh=cookie', body)
-  if (status === 401 && data.code === 'invalid_mfa_token') {
-    // Expired, out of tries, or voided: the password must be typed again.
-    mfaToken = null
-    event.target.reset()
-    showView('#login-section')
-    return say(data.message, true)
-  }
+  if (status === 401 && data.code === 'invalid_mfa_token') return mfaTokenSpent(data.message)
   if (status !== 200) {
     event.target.elements[byRecovery ? 'recovery_code' : 'code'].value = ''
     return say(data.message, true)
@@ -267,15 +287,35 @@ $('#mfa-login-form').addEventListener('submit', async (event) => {
   await signedIn(data)
 })
 
+// The second step with a passkey: options for this login's mfa_token (the account's passkeys),
+// the browser's answer, then POST /login/mfa with it in place of a code.
+$('#mfa-passkey').addEventListener('click', async () => {
+  const options = await request('POST', '/login/mfa/options', { mfa_token: mfaToken })
+  if (options.status === 401 && options.data.code === 'invalid_mfa_token') return mfaTokenSpent(options.data.message)
+  if (options.status !== 200) return say(options.data.message, true)
+  const response = await passkeyAnswer(() => webauthn.startAuthentication({ optionsJSON: options.data }), 'sign-in')
+  if (!response) return
+  const { status, data } = await request('POST', '/login/mfa?refresh=cookie', { mfa_token: mfaToken, passkey_response: response })
+  if (status === 401 && data.code === 'invalid_mfa_token') return mfaTokenSpent(data.message)
+  if (status !== 200) return say(data.message, true)
+  mfaToken = null
+  $('#mfa-login-form').reset()
+  say('')
+  await signedIn(data)
+})
+
 // ---- the second factor's settings (API.md §13)
 
 async function loadMfaStatus () {
   const result = await api('GET', '/me')
   if (!result) return
-  const { totp, recovery_codes_left: left } = result.data.mfa
-  $('#mfa-status').textContent = totp
-    ? `On: logins need a code from your authenticator app. ${left} recovery ${left === 1 ? 'code' : 'codes'} left.`
+  const { totp, passkeys, recovery_codes_left: left } = result.data.mfa
+  const status = totp
+    ? `On: logins need a code from your authenticator app${passkeys > 0 ? ' or a passkey' : ''}. ${left} recovery ${left === 1 ? 'code' : 'codes'} left.`
     : 'Off: your password alone logs you in.'
+  $('#mfa-status').textContent = passkeys > 0
+    ? `${status} ${passkeys} ${passkeys === 1 ? 'passkey signs' : 'passkeys sign'} you in without a password.`
+    : status
   $('#totp-on').hidden = !totp
   $('#totp-off').hidden = totp
 }
@@ -355,6 +395,116 @@ $('#totp-disable-form').addEventListener('submit', async (event) => {
   say('Two-factor authentication is off; your other sessions were ended.')
   await Promise.all([loadMfaStatus(), loadSessions(), loadActivity()])
 })
+
+// ---- passkeys (API.md §14)
+
+/**
+ * Runs a ceremony of the browser (make or use a passkey) and resolves to its answer as JSON, or
+ * to null once the page says why there is none. Cancelling is the user's choice, so not an error.
+ */
+async function passkeyAnswer (ceremony, what) {
+  try {
+    return await ceremony()
+  } catch (error) {
+    if (error.name === 'NotAllowedError') {
+      say(what === 'sign-in'
+        ? 'No passkey was used: the request was cancelled or timed out, or this device holds no passkey for this site.'
+        : 'No passkey was made: the request was cancelled or timed out.', true)
+    } else if (error.name === 'InvalidStateError') {
+      // The options list the account's passkeys (excludeCredentials): this authenticator holds one of them.
+      say('This device holds a passkey for your account already.', true)
+    } else if (error.name === 'SecurityError' && /^(\d+\.){3}\d+$|^\[/.test(location.hostname)) {
+      // Browsers refuse passkeys on an IP address, and the API then names localhost as the RP ID
+      // (src/config.ts): the default APP_URL, http://127.0.0.1:3000, lands here.
+      const here = `${location.protocol}//localhost${location.port ? `:${location.port}` : ''}${location.pathname}`
+      say(`Passkeys need a domain name, not an IP address: open this page at ${here}`, true)
+    } else {
+      say(`The passkey could not be ${what === 'sign-in' ? 'used' : 'made'}: ${error.message}`, true)
+    }
+    return null
+  }
+}
+
+function passkeyItem (passkey) {
+  const item = document.createElement('li')
+  item.dataset.id = passkey.id
+  const name = document.createElement('strong')
+  name.textContent = passkey.name
+  const meta = document.createElement('div')
+  meta.className = 'meta'
+  meta.textContent = `added ${new Date(passkey.created_at).toLocaleString()}; ` +
+    (passkey.last_used_at ? `last used ${new Date(passkey.last_used_at).toLocaleString()}` : 'not used yet')
+  const remove = document.createElement('button')
+  remove.type = 'button'
+  remove.className = 'remove'
+  remove.textContent = 'Remove'
+  remove.addEventListener('click', () => removePasskey(passkey))
+  item.append(name, meta, remove)
+  return item
+}
+
+async function loadPasskeys () {
+  $('#passkey-add-form').hidden = !webauthn
+  $('#passkeys-unsupported').hidden = Boolean(webauthn)
+  const result = await api('GET', '/passkeys')
+  if (!result) return
+  const { status, data } = result
+  if (status !== 200) return say(data.message, true)
+  $('#passkeys-list').replaceChildren(...data.items.map(passkeyItem))
+}
+
+// Adding and removing a passkey end the account's other sessions, in the same step: the lists
+// and the status on the page change with it.
+const afterPasskeyChange = () => Promise.all([loadPasskeys(), loadMfaStatus(), loadSessions(), loadActivity()])
+
+$('#passkey-add-form').addEventListener('submit', async (event) => {
+  event.preventDefault()
+  const name = String(new FormData(event.target).get('name')).trim()
+  const options = await api('POST', '/passkeys/register/options')
+  if (!options) return
+  if (options.status === 401 && options.data.code === 'fresh_token_required') {
+    return say('Adding a passkey needs a recent login, not a resumed session: log out, log in again, then add it.', true)
+  }
+  if (options.status !== 200) return say(options.data.message, true)
+  const response = await passkeyAnswer(() => webauthn.startRegistration({ optionsJSON: options.data }), 'registration')
+  if (!response) return
+  // Without a name the API names it after this browser and system.
+  const result = await api('POST', '/passkeys/register', name ? { response, name } : { response })
+  if (!result) return
+  if (result.status !== 201) return say(result.data.message, true)
+  event.target.reset()
+  say(`Passkey "${result.data.name}" added: it signs you in without a password. Your other sessions were ended.`)
+  await afterPasskeyChange()
+})
+
+async function removePasskey (passkey) {
+  const result = await api('DELETE', `/passkeys/${passkey.id}`)
+  if (!result) return
+  if (result.status === 401 && result.data.code === 'fresh_token_required') {
+    return say('Removing a passkey needs a recent login, not a resumed session: log out, log in again, then remove it.', true)
+  }
+  if (result.status !== 204) return say(result.data.message, true)
+  // The API forgets the passkey; the device keeps it (and may still offer it) until removed there.
+  say(`Passkey "${passkey.name}" removed: it no longer signs you in. Remove it from your device too (its passkey settings). Your other sessions were ended.`)
+  await afterPasskeyChange()
+}
+
+// A discoverable sign-in: no email asked, the browser offers the passkeys it holds for this site.
+$('#passkey-login').addEventListener('click', async () => {
+  const options = await request('POST', '/login/passkey/options', {})
+  if (options.status !== 200) return say(options.data.message, true)
+  const response = await passkeyAnswer(() => webauthn.startAuthentication({ optionsJSON: options.data }), 'sign-in')
+  if (!response) return
+  const { status, data } = await request('POST', '/login/passkey?refresh=cookie', { response })
+  if (status === 401) {
+    // The API says no more than for a wrong password; the likely cause is one the user can act on.
+    return say('This passkey was not accepted: it may have been removed from your account. Log in with your password instead.', true)
+  }
+  if (status !== 200) return say(data.message, true)
+  say('')
+  await signedIn(data)
+})
+$('#passkey-login').hidden = !webauthn
 
 $('#login-form').addEventListener('submit', async (event) => {
   event.preventDefault()
