@@ -332,11 +332,6 @@ export function parseOidcProviders (text: string): OidcProvider[] {
 }
 
 /**
- * OIDC_REDIRECT_URIS: where a sign-in may send the browser back to (with `#code=` in the URL). An
- * exact list, never a prefix or a pattern: an open redirect here would hand the exchange code to
- * whoever named the page.
- */
-/**
  * WEBAUTHN_RP_ID and WEBAUTHN_ORIGINS (API.md §14), checked here because a mistake in them does
  * not fail loudly later: every passkey ceremony would fail in the browser (a SecurityError) or be
  * refused by the server (401), and passkeys made for a wrong RP ID never work after it is fixed.
@@ -371,6 +366,11 @@ export function parseWebAuthn (appUrl: string, rpIdSetting: string | undefined, 
   return { WEBAUTHN_RP_ID: rpId, WEBAUTHN_ORIGINS: origins }
 }
 
+/**
+ * OIDC_REDIRECT_URIS: where a sign-in may send the browser back to (with `#code=` in the URL). An
+ * exact list, never a prefix or a pattern: an open redirect here would hand the exchange code to
+ * whoever named the page.
+ */
 export function parseRedirectUris (text: string): string[] {
   return text.split(',').map((entry) => entry.trim()).filter(Boolean).map((entry) => {
     let url: URL
