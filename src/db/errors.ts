@@ -1,3 +1,5 @@
+import { TransactionRollbackError } from 'drizzle-orm'
+
 // Driver error codes that mean "the database cannot serve this right now" (gone, overloaded,
 // or a transient lock conflict), as opposed to a bad query: the client may retry. drizzle wraps driver errors in DrizzleQueryError, with the mysql2 error on `cause`.
 const UNAVAILABLE_CODES = new Set([
@@ -64,5 +66,16 @@ export function serializeLoggedError (error: unknown, depth = 0): LoggedError {
     ...(error.stack !== undefined && { stack: error.stack }),
     ...(typeof withCode.code === 'string' && { code: withCode.code }),
     ...(error.cause !== undefined && depth < 4 && { cause: serializeLoggedError(error.cause, depth + 1) }),
+  }
+}
+
+/**
+ * For `.catch()` on a transaction: tx.rollback() throws TransactionRollbackError to end one, which
+ * for these callers means "changed nothing", answered as `value`; any other error goes on.
+ */
+export function rolledBackAs<T> (value: T) {
+  return (error: unknown): T => {
+    if (error instanceof TransactionRollbackError) return value
+    throw error
   }
 }

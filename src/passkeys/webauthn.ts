@@ -42,10 +42,8 @@ export interface NewCredential {
   aaguid: string
 }
 
-const sha256Hex = (text: string) => createHash('sha256').update(text).digest('hex')
-
 /** The hash a challenge is stored under (drizzle/passkeys.ts). */
-export const challengeHash = sha256Hex
+export const challengeHash = (challenge: string) => createHash('sha256').update(challenge).digest('hex')
 
 /**
  * The challenge an answer signed, read from its clientDataJSON; null when the answer is not
@@ -79,7 +77,6 @@ export function createWebAuthn (settings: WebAuthnSettings) {
   const userHandleOf = (userId: number) => createHmac('sha256', handleKey).update(`user:${userId}`).digest()
 
   return {
-    rpID,
     userHandleOf: (userId: number) => userHandleOf(userId).toString('base64url'),
 
     /** Options to make a passkey: resident key and user verification preferred, existing ones excluded. */

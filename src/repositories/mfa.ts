@@ -1,8 +1,9 @@
 import { createHash, randomBytes } from 'node:crypto'
-import { and, count, eq, isNotNull, isNull, lt, sql, TransactionRollbackError } from 'drizzle-orm'
+import { and, count, eq, isNotNull, isNull, lt, sql } from 'drizzle-orm'
 import { mfaChallenges, recoveryCodes, totpCredentials, users } from '../../drizzle/schema.js'
 import type { Database } from '../db/database.js'
 import { deleteInBatches } from '../db/delete-in-batches.js'
+import { rolledBackAs } from '../db/errors.js'
 import type { User } from '../schemas/shared.js'
 import { spendPasskeyUse } from './passkeys.js'
 import { cutOffSessions, insertSession, type NewSession } from './sessions.js'
@@ -89,14 +90,6 @@ const liveChallenge = (tokenHash: string) => and(
   lt(mfaChallenges.attempts, MFA_MAX_ATTEMPTS),
   sql`${mfaChallenges.session_generation} = (SELECT ${users.session_generation} FROM ${users} WHERE ${users.id} = ${mfaChallenges.user_id})`,
 )
-
-/** tx.rollback() throws to end a transaction; here it means "changed nothing". */
-function rolledBackAs<T> (value: T) {
-  return (error: unknown): T => {
-    if (error instanceof TransactionRollbackError) return value
-    throw error
-  }
-}
 
 /**
  * Deletes the user's recovery codes: at most 10 rows, on recovery_codes_user_hash_unique's user_id

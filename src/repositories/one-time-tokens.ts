@@ -1,8 +1,9 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
-import { and, count, eq, gt, isNull, lt, sql, TransactionRollbackError } from 'drizzle-orm'
+import { and, count, eq, gt, isNull, lt, sql } from 'drizzle-orm'
 import { oneTimeTokens, users } from '../../drizzle/schema.js'
 import type { Database } from '../db/database.js'
 import { deleteInBatches } from '../db/delete-in-batches.js'
+import { rolledBackAs } from '../db/errors.js'
 import { cutOffSessions } from './sessions.js'
 import type { Effects, EventContext } from './events.js'
 
@@ -43,12 +44,6 @@ const DUMMY_HASH = Buffer.alloc(32)
 // deadlock on each other's INSERT (seen in bench/forgot-timing.ts). The user's row lock, taken
 // first, is what serialises the requests of one user; nothing here needs gap locks.
 const WRITE_TOKENS = { isolationLevel: 'read committed' } as const
-
-/** tx.rollback() throws to end the transaction; for these callers it means "did nothing". */
-function rolledBackIsFalse (error: unknown): false {
-  if (error instanceof TransactionRollbackError) return false
-  throw error
-}
 
 export function createOneTimeTokensRepository (db: Database, { record, enqueueMail }: Effects) {
   /** Spends the token: the single-use gate. Only one of concurrent uses changes the row. */
@@ -142,7 +137,7 @@ export function createOneTimeTokensRepository (db: Database, { record, enqueueMa
         await cutOffSessions(tx as unknown as Database, token.userId, null)
         await record(tx as unknown as Database, { type: 'password.reset', subject_user_id: token.userId, context })
         return true
-      }, WRITE_TOKENS).catch(rolledBackIsFalse)
+      }, WRITE_TOKENS).catch(rolledBackAs(false))
     },
 
     /** Spends the token and marks its email verified; false as for resetPassword(). */
@@ -155,7 +150,7 @@ export function createOneTimeTokensRepository (db: Database, { record, enqueueMa
         if (result.affectedRows !== 1) tx.rollback()
         await record(tx as unknown as Database, { type: 'email.verified', subject_user_id: token.userId, context })
         return true
-      }).catch(rolledBackIsFalse)
+      }).catch(rolledBackAs(false))
     },
 
     /**

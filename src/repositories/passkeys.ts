@@ -1,11 +1,11 @@
-import { and, count, eq, gt, lt, sql, TransactionRollbackError } from 'drizzle-orm'
+import { and, count, eq, gt, lt, sql } from 'drizzle-orm'
 import { federatedIdentities, passkeys, users, webauthnChallenges } from '../../drizzle/schema.js'
 import type { Database } from '../db/database.js'
 import { deleteInBatches } from '../db/delete-in-batches.js'
-import { isDuplicateKey } from '../db/errors.js'
+import { isDuplicateKey, rolledBackAs } from '../db/errors.js'
 import type { NewCredential, StoredCredential } from '../passkeys/webauthn.js'
 import { PASSKEY_CHALLENGE_TTL_MS } from '../passkeys/webauthn.js'
-import type { User } from '../schemas/shared.js'
+import type { Passkey, User } from '../schemas/shared.js'
 import type { Effects, EventContext } from './events.js'
 import { cutOffSessions, insertSession, type NewSession } from './sessions.js'
 import { userColumns } from './users.js'
@@ -20,16 +20,6 @@ export const MAX_PASSKEYS_PER_USER = 25
 
 /** What a challenge is for; 'decoy': the options for an email without passkeys, which no answer can use. */
 export type CeremonyPurpose = 'register' | 'login' | 'mfa' | 'decoy'
-
-/** A passkey as its owner sees it (GET /passkeys). */
-export interface Passkey {
-  id: number
-  name: string
-  created_at: Date
-  last_used_at: Date | null
-  backed_up: boolean
-  transports: string[]
-}
 
 /** A credential found by its id for a sign-in, with its user. */
 export interface CredentialOwner extends StoredCredential {
@@ -65,14 +55,6 @@ export function spendPasskeyUse (tx: Database, passkeyId: number, userId: number
     eq(passkeys.user_id, userId),
     sql`(${passkeys.counter} < ${newCounter} OR (${passkeys.counter} = 0 AND ${newCounter} = 0))`,
   ))
-}
-
-/** tx.rollback() throws to end a transaction; here it means "changed nothing". */
-function rolledBackAs<T> (value: T) {
-  return (error: unknown): T => {
-    if (error instanceof TransactionRollbackError) return value
-    throw error
-  }
 }
 
 export function createPasskeysRepository (db: Database, { record }: Pick<Effects, 'record'>) {
